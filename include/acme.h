@@ -1,0 +1,154 @@
+/*
+ * acme.h - the ACME client (RFC 8555): account, order, challenges, finalize,
+ * download.  It never touches the token: requests are signed through a
+ * struct jws_signer and the CSR comes from a caller callback.
+ */
+#ifndef P11E_ACME_H
+#define P11E_ACME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "jws.h"
+
+enum acme_challenge_type { ACME_HTTP01, ACME_DNS01 };
+
+struct acme_config {
+    const char *directory_url;      /* [ca] directory (https) */
+    const char *ca_bundle;          /* [ca] ca-bundle: the only trust anchors */
+    const char *contact;            /* [ca] contact ("mailto:..."), or NULL */
+    const char *eab_kid;            /* [ca] eab-kid, or NULL */
+    const uint8_t *eab_hmac;        /* decoded HMAC key (acme_read_eab_key) */
+    size_t eab_hmac_len;
+    enum acme_challenge_type challenge;
+    const char *http_listen;        /* http-01 built-in responder "host:port" */
+    const char *webroot;            /* http-01 webroot (used when http_listen is NULL) */
+    const char *dns_hook;           /* dns-01: run as HOOK add|remove NAME VALUE */
+    const char *account_state;      /* file keeping the account URL, or NULL */
+    const char *order_state;        /* file keeping the current order URL, or NULL */
+    unsigned timeout_s;             /* overall deadline for the run; 0: 120 */
+    unsigned request_timeout_s;     /* per HTTP request; 0: 30 */
+    unsigned hook_timeout_s;        /* per dns-hook run; 0: 60 (within the deadline) */
+    bool allow_http;                /* tests only: permit a plain-http directory */
+};
+
+/*
+ * Obtain a certificate for `names` (DNS names, wildcards as "*.example.com").
+ *
+ *  1. Directory; account: the URL in cfg->account_state if present, else
+ *     newAccount with onlyReturnExisting, else a new account (terms agreed,
+ *     contact, External Account Binding when cfg->eab_kid is set); the URL
+ *     is saved to cfg->account_state.  A saved account the server no longer
+ *     knows is registered again.
+ *  2. Order: the one in cfg->order_state when it is still usable (same
+ *     names, not invalid, not gone), else a new one, whose URL is saved
+ *     there at once so an interrupted run resumes it.
+ *  3. Each pending authorization: the configured challenge is set up
+ *     (responder, webroot files or dns-hook add), answered and polled; the
+ *     setup is always undone (dns-hook remove runs even after failures).
+ *  4. make_csr(arg, &der, &len) is called once the order is ready (never for
+ *     an order that was already finalized); the DER is freed by acme_issue.
+ *  5. Poll until valid; download the PEM chain (leaf first).
+ *
+ * Polling honours Retry-After with exponential back-off from 150 ms, within
+ * cfg->timeout_s.  badNonce is retried (at most 10 times per request).
+ * Returns 0 and *chain_pem (caller frees), or -1 after reporting (problem
+ * documents are shown sanitised with their type).  The order state file is
+ * left in place: call acme_forget_order() once the certificate is installed.
+ * NOTE: a resumed order that was already finalized yields the certificate
+ * for the CSR sent then; the caller must check the leaf's key and names.
+ */
+int acme_issue(const struct acme_config *cfg, const struct jws_signer *account,
+    const char *const *names, size_t n_names,
+    int (*make_csr)(void *arg, uint8_t **der, size_t *len), void *arg,
+    char **chain_pem);
+
+/* Remove cfg->order_state (absent is fine).  0, or -1 after reporting. */
+int acme_forget_order(const struct acme_config *cfg);
+
+/*
+ * Read an EAB HMAC key file: base64url text (standard base64 and '='
+ * padding tolerated), surrounding white space ignored, at most 4 KiB.
+ * Returns 0 and *key (caller wipe()s and frees), or -1 after reporting
+ * (err_input: unreadable or malformed).
+ */
+int acme_read_eab_key(const char *path, uint8_t **key, size_t *len);
+
+/* ---- pure pieces (unit-tested against recorded responses) -------------- */
+
+enum acme_status {
+    ACME_S_UNKNOWN = 0, ACME_S_PENDING, ACME_S_READY, ACME_S_PROCESSING,
+    ACME_S_VALID, ACME_S_INVALID, ACME_S_EXPIRED, ACME_S_DEACTIVATED,
+    ACME_S_REVOKED,
+};
+const char *acme_status_name(enum acme_status s);
+
+/* True for an https URL (http when allow_http) of at most 2048 safe characters. */
+bool acme_url_ok(const char *url, bool allow_http);
+
+struct acme_directory {
+    char *new_nonce, *new_account, *new_order;     /* required */
+    char *revoke_cert, *key_change;                 /* optional */
+    char *terms_of_service;                         /* meta, optional */
+    bool eab_required;                              /* meta.externalAccountRequired */
+};
+
+struct acme_order {
+    enum acme_status status;
+    char **names;           /* dns identifier values */
+    size_t n_names;
+    char **authzs;          /* authorization URLs */
+    size_t n_authzs;
+    char *finalize;
+    char *certificate;      /* when valid */
+    char *error;            /* formatted problem, or NULL */
+};
+
+struct acme_chall {
+    char *type;             /* "http-01", "dns-01", ... */
+    char *url;
+    char *token;            /* base64url-checked for http-01/dns-01; else NULL */
+    enum acme_status status;
+    char *error;            /* formatted problem, or NULL */
+};
+
+struct acme_authz {
+    enum acme_status status;
+    char *name;             /* identifier value (no "*." for wildcards) */
+    bool wildcard;
+    struct acme_chall *chall;
+    size_t n_chall;
+};
+
+/*
+ * Parse a response body.  Each returns 0 and fills *out (clear with the
+ * matching *_clear(), which accepts a zeroed struct), or -1 after
+ * reporting with err_runtime("E_ACME_RESPONSE", ...) what is malformed:
+ * not JSON, not an object, a missing or mistyped field, an unknown status,
+ * a URL outside acme_url_ok(), a challenge token outside base64url.
+ * allow_http: as in acme_url_ok().
+ */
+int acme_parse_directory(const char *text, size_t len, bool allow_http,
+    struct acme_directory *out);
+int acme_parse_order(const char *text, size_t len, bool allow_http,
+    struct acme_order *out);
+int acme_parse_authz(const char *text, size_t len, bool allow_http,
+    struct acme_authz *out);
+void acme_directory_clear(struct acme_directory *d);
+void acme_order_clear(struct acme_order *o);
+void acme_authz_clear(struct acme_authz *a);
+
+/*
+ * A problem document (RFC 7807 / RFC 8555 §6.7) as one sanitised line:
+ * "acme:error:TYPE: detail (subproblems: dns NAME: TYPE: detail; ...)".
+ * Returns a new string (caller frees), or NULL when `text` is not a problem
+ * object.  *type (optional) receives the full type URI (caller frees).
+ */
+char *acme_problem_format(const char *text, size_t len, char **type);
+
+/* True when the order's names equal `names` as sets (ASCII case ignored). */
+bool acme_order_names_match(const struct acme_order *o,
+    const char *const *names, size_t n_names);
+
+#endif

@@ -1,0 +1,19 @@
+/*
+ * commands.h - one entry point per subcommand.  Each cmd_*.c owns its
+ * getopt_long table and usage text; main.c only dispatches.
+ * Each returns the process exit code (util.h).
+ */
+#ifndef P11E_COMMANDS_H
+#define P11E_COMMANDS_H
+
+int cmd_tokens(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+int cmd_keys(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
+int cmd_csr(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_enroll(int argc, char **argv);
+int cmd_renew(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+
+#endif

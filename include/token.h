@@ -1,0 +1,170 @@
+/*
+ * token.h - everything p11enroll does on a PKCS#11 token.
+ *
+ * Callers never see a session, a PIN or a CK_FUNCTION_LIST: they open a
+ * token by URI, find or generate a key, and ask the key to sign.  Private
+ * key material never leaves the token; nothing here can read or wrap it.
+ */
+#ifndef P11E_TOKEN_H
+#define P11E_TOKEN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "keytype.h"
+
+struct token;
+struct token_key;
+
+struct token_opts {
+    const char *uri;          /* RFC 7512 URI naming the token (and maybe an object) */
+    const char *module_path;  /* --module / profile module=, or NULL: p11-kit registry */
+    const char *pin_file;     /* --pin-file / profile pin-file=, or NULL */
+    bool allow_final_try;     /* --allow-final-pin-try */
+    bool login;               /* log in as the user after opening */
+};
+
+/*
+ * Load the modules, select exactly one token matching opts->uri (an error
+ * lists the candidates when none or several match), open a read-write
+ * session and, with opts->login, log in using the PIN sources of cli.md.
+ * Returns 0 and *out (free with token_close()), or -1 after reporting.
+ */
+int token_open(const struct token_opts *opts, struct token **out);
+
+/* Log out, close the session, finalise the modules.  Accepts NULL. */
+void token_close(struct token *tok);
+
+/* The token's URI (token= manufacturer= model= serial=), borrowed. */
+const char *token_uri(const struct token *tok);
+/* The token's label (trailing blanks removed), borrowed. */
+const char *token_label(const struct token *tok);
+
+/*
+ * The object label and id the open URI named (object=, id=), or NULL / 0.
+ * Borrowed.
+ */
+const char *token_uri_object(const struct token *tok);
+const uint8_t *token_uri_id(const struct token *tok, size_t *len);
+
+/*
+ * Find the key pair with this label (or, when label is NULL, this CKA_ID):
+ * the private key and the public key object with the same CKA_ID.
+ * Returns 0 and *out (free with token_key_free()), 1 when there is no such
+ * key (nothing reported), -1 after reporting (several keys match, token
+ * error, unusable public key).
+ */
+int token_find_key(struct token *tok, const char *label, const uint8_t *id,
+    size_t idlen, struct token_key **out);
+
+/*
+ * Generate a key pair of `type` on the token: private half token, private,
+ * sensitive, not extractable, sign only; both halves share `label` and the
+ * CKA_ID (`id`, or 16 random bytes when id is NULL).  Refuses a taken label
+ * or id and a mechanism or size the token lacks.  After generation the
+ * attributes are read back; a pair whose flags the token did not honour is
+ * destroyed and the call fails.  Returns 0 and *out, or -1 after reporting.
+ */
+int token_keygen(struct token *tok, const struct keytype *type,
+    const char *label, const uint8_t *id, size_t idlen, struct token_key **out);
+
+void token_key_free(struct token_key *key);
+
+/* Accessors; all borrowed, valid while the key lives. */
+/* The key's type, or NULL when p11enroll does not support it (rsa:1024). */
+const struct keytype *token_key_type(const struct token_key *key);
+/* Its spelling even when unsupported ("rsa:1024", "ec:secp256k1"). */
+const char *token_key_type_name(const struct token_key *key);
+const char *token_key_label(const struct token_key *key);
+const uint8_t *token_key_id(const struct token_key *key, size_t *len);
+/* The public key, built from the token's public key object. */
+EVP_PKEY *token_key_public(const struct token_key *key);
+/* pkcs11:token=…;id=…;object=…;type=private (borrowed). */
+const char *token_key_uri(const struct token_key *key);
+/* Lower-case hex SHA-256 of the DER SubjectPublicKeyInfo (borrowed). */
+const char *token_key_spki_sha256(const struct token_key *key);
+
+struct token_key_flags {
+    bool sensitive, always_sensitive, extractable, never_extractable, local;
+};
+int token_key_flags(struct token *tok, const struct token_key *key,
+    struct token_key_flags *out);
+
+/*
+ * Sign `data` with the private key on the token.
+ * digest: "sha256", "sha384" or "sha512" for RSA and ECDSA (the message is
+ * hashed, on the token when it has the combined mechanism, else on the
+ * host); ignored for Ed25519 (pure EdDSA over the message).
+ * Output: RSA PKCS#1 v1.5 signature (modulus length); ECDSA raw r||s
+ * (2 x field bytes, as PKCS#11 and JWS use it); Ed25519 64 bytes.
+ * The length is checked against the key.  *sig is freed by the caller.
+ */
+int token_sign(struct token *tok, const struct token_key *key,
+    const char *digest, const uint8_t *data, size_t len,
+    uint8_t **sig, size_t *siglen);
+
+/*
+ * Store `cert` as a CKO_CERTIFICATE next to `key` (same CKA_ID and label).
+ * Storing a certificate that is already there changes nothing.  The caller
+ * has checked that the certificate's public key is the key's.
+ */
+int token_store_cert(struct token *tok, const struct token_key *key, X509 *cert);
+
+/*
+ * The certificate stored with the key's CKA_ID, if any: 0 and *out
+ * (X509_free), 1 when there is none, -1 after reporting.
+ */
+int token_find_cert(struct token *tok, const struct token_key *key, X509 **out);
+
+/* Destroy a key pair and its certificate (only objects with its CKA_ID). */
+int token_destroy_key(struct token *tok, struct token_key *key);
+
+/* Change the label of the key pair and its certificate. */
+int token_relabel_key(struct token *tok, struct token_key *key, const char *label);
+
+/*
+ * Visit every private key on the token (for `keys`); the callback returns
+ * 0 to go on.  One FindObjects over private keys; per key a constant number
+ * of calls.
+ */
+int token_each_key(struct token *tok,
+    int (*cb)(struct token *tok, struct token_key *key, void *arg), void *arg);
+
+/* ---- listing for `tokens` ---------------------------------------------- */
+
+struct token_mech {
+    const char *keytype_family;   /* "rsa", "ec", "ed25519" */
+    unsigned long min_bits, max_bits;
+};
+
+struct token_desc {
+    const char *module;           /* module file or name */
+    const char *uri;
+    const char *label, *manufacturer, *model, *serial;
+    unsigned long flags;          /* CK_TOKEN_INFO.flags */
+    const char *family;           /* token family from tokens/, or NULL */
+    const char *family_notes;     /* its notes, or NULL */
+    const struct keytype *gen[8]; /* key types it can generate, NULL-terminated */
+};
+
+/*
+ * Visit every token of every module (module_path NULL: the p11-kit
+ * registry, skipping modules that fail to start, with a note under -v).
+ */
+int token_enumerate(const char *module_path,
+    int (*cb)(const struct token_desc *desc, void *arg), void *arg);
+
+/*
+ * The checks before C_Login, given CK_TOKEN_INFO.flags: refuse a locked PIN,
+ * and the final try unless allowed.  0 or -1 (reported).  Exposed for tests.
+ */
+int token_login_precheck(unsigned long flags, bool allow_final_try, const char *label);
+
+/* Readable text for a CK_RV ("PIN incorrect"); never NULL. */
+const char *token_rv_text(unsigned long rv);
+
+#endif

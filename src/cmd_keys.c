@@ -1,0 +1,126 @@
+/* cmd_keys.c - p11enroll keys: private keys on a token and their certificates. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmdopt.h"
+#include "commands.h"
+#include "util.h"
+
+static const char usage[] =
+    "usage: p11enroll keys --token URI [--json]\n"
+    "\n"
+    "List the private keys on the token: label, id, type and size, whether the\n"
+    "key is sensitive, never extractable and was generated on the token, and the\n"
+    "certificate stored with the same CKA_ID (subject, notAfter), if any.\n"
+    "\n"
+    "  --token URI            PKCS#11 URI of the token\n"
+    "  --json                 print a JSON object\n"
+    CMDOPT_TOKEN_HELP
+    "\n" CMDOPT_PIN_HELP
+    "Exit codes: 0 done, 1 token or PIN failure, 2 usage error.\n";
+
+struct listing {
+    bool json;
+    json_t *keys;
+    size_t n;
+};
+
+static int
+one_key(struct token *tok, struct token_key *key, void *arg)
+{
+    struct listing *l = arg;
+    struct token_key_flags f;
+    X509 *cert = NULL;
+    size_t idlen;
+    const uint8_t *id = token_key_id(key, &idlen);
+    char *idhex = hex_encode(id, idlen), *subject = NULL;
+    char notafter[32] = "";
+
+    if (token_key_flags(tok, key, &f) == -1 || token_find_cert(tok, key, &cert) == -1) {
+        free(idhex);
+        return -1;
+    }
+    if (cert != NULL) {
+        subject = cmdopt_subject(cert);
+        cmdopt_time(X509_get0_notAfter(cert), notafter, sizeof(notafter));
+    }
+    if (l->json) {
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:b}",
+            "label", token_key_label(key), "id", idhex ? idhex : "",
+            "type", token_key_type_name(key), "uri", token_key_uri(key),
+            "spki_sha256", token_key_spki_sha256(key),
+            "sensitive", f.sensitive, "always_sensitive", f.always_sensitive,
+            "extractable", f.extractable, "never_extractable", f.never_extractable,
+            "local", f.local);
+        json_object_set_new(o, "certificate", cert == NULL ? json_null()
+            : json_pack("{s:s, s:s}", "subject", subject ? subject : "", "not_after", notafter));
+        json_array_append_new(l->keys, o);
+    } else {
+        printf("%s\n  id %s, %s%s%s%s\n", token_key_label(key), idhex ? idhex : "",
+            token_key_type_name(key), f.sensitive ? ", sensitive" : ", NOT sensitive",
+            f.never_extractable && !f.extractable ? ", never extractable"
+                : f.extractable ? ", EXTRACTABLE" : ", not extractable",
+            f.local ? ", generated on the token" : ", imported");
+        printf("  %s\n", token_key_uri(key));
+        if (cert != NULL)
+            printf("  certificate %s, expires %s\n", subject ? subject : "?", notafter);
+        else
+            printf("  no certificate\n");
+    }
+    l->n++;
+    free(subject);
+    free(idhex);
+    X509_free(cert);
+    return 0;
+}
+
+int
+cmd_keys(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "token", required_argument, NULL, 't' },
+        { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },
+        CMDOPT_TOKEN_ROWS,
+        { NULL, 0, NULL, 0 },
+    };
+    struct token_opts to = { .login = true };
+    struct token *tok = NULL;
+    struct listing l = { 0 };
+    int c, rc = EXIT_DONE;
+
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+        if (cmdopt_token(c, optarg, &to))
+            continue;
+        switch (c) {
+        case 't': to.uri = optarg; break;
+        case 'j': l.json = true; break;
+        case 'h': fputs(usage, stdout); return EXIT_DONE;
+        default:
+            cmdopt_usage_error("unknown or incomplete option %s", argv[optind - 1]);
+            return cmdopt_fail(l.json);
+        }
+    }
+    if (optind < argc) {
+        cmdopt_usage_error("unexpected argument %s", argv[optind]);
+        return cmdopt_fail(l.json);
+    }
+    if (to.uri == NULL) {
+        cmdopt_usage_error("--token is required");
+        return cmdopt_fail(l.json);
+    }
+    l.keys = json_array();
+    if (token_open(&to, &tok) == -1 || token_each_key(tok, one_key, &l) == -1) {
+        rc = cmdopt_fail(l.json);
+    } else if (l.json) {
+        cmdopt_print_json(json_pack("{s:s, s:s, s:O}", "token", token_uri(tok),
+            "label", token_label(tok), "keys", l.keys));
+    } else if (l.n == 0) {
+        printf("no private keys on token %s\n", token_label(tok));
+    }
+    json_decref(l.keys);
+    token_close(tok);
+    return rc;
+}

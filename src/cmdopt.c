@@ -1,0 +1,80 @@
+/* cmdopt.c - option and output helpers shared by the commands. */
+#include "cmdopt.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+
+#include "util.h"
+
+bool
+cmdopt_token(int c, const char *arg, struct token_opts *o)
+{
+    switch (c) {
+    case 0x100: o->module_path = arg; return true;
+    case 0x101: o->pin_file = arg; return true;
+    case 0x102: o->allow_final_try = true; return true;
+    default: return false;
+    }
+}
+
+int
+cmdopt_usage_error(const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    err_input("E_USAGE", "%s (see 'p11enroll %s --help')", msg, util_command());
+    return EXIT_INPUT;
+}
+
+int
+cmdopt_fail(bool json)
+{
+    if (json)
+        err_print_json();
+    return err_exit_code();
+}
+
+void
+cmdopt_print_json(json_t *v)
+{
+    char *s = v ? json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    if (s != NULL) {
+        printf("%s\n", s);
+        free(s);
+    }
+    json_decref(v);
+}
+
+void
+cmdopt_time(const ASN1_TIME *t, char *buf, size_t cap)
+{
+    struct tm tm;
+    if (t == NULL || !ASN1_TIME_to_tm(t, &tm)) {
+        snprintf(buf, cap, "unknown");
+        return;
+    }
+    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+char *
+cmdopt_subject(X509 *cert)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    char *s = NULL, *data;
+    long n;
+
+    if (b == NULL)
+        return NULL;
+    if (X509_NAME_print_ex(b, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) >= 0 &&
+        (n = BIO_get_mem_data(b, &data)) >= 0)
+        s = strndup(data, (size_t)n);
+    BIO_free(b);
+    return s;
+}

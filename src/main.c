@@ -1,0 +1,72 @@
+/* main.c - p11enroll: dispatch to the subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "util.h"
+
+#ifndef P11E_VERSION
+#define P11E_VERSION "unknown"
+#endif
+
+static const struct {
+    const char *name;
+    int (*run)(int, char **);
+    const char *help;
+} commands[] = {
+    { "tokens", cmd_tokens, "list modules and tokens, and the key types they can generate" },
+    { "keygen", cmd_keygen, "generate a non-extractable key pair on a token" },
+    { "keys", cmd_keys, "list the private keys on a token and their certificates" },
+    /* @COMMANDS@ (keep this marker: later commands are added above it) */
+};
+
+static void
+usage(FILE *f)
+{
+    fprintf(f, "usage: p11enroll [-v|-q] <command> [options]\n\n"
+               "Enroll TLS certificates whose private keys stay in a PKCS#11 token.\n\n"
+               "commands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\n'p11enroll <command> --help' explains a command.\n"
+               "Exit codes: 0 done, 1 runtime failure, 2 usage or input error,\n"
+               "3 renew: not due.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+    int i = 1, verbosity = 0;
+
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0)
+            verbosity++;
+        else if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0)
+            verbosity = -1;
+        else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return EXIT_DONE;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("p11enroll %s\n", P11E_VERSION);
+            return EXIT_DONE;
+        } else {
+            fprintf(stderr, "p11enroll: unknown option %s\n", argv[i]);
+            usage(stderr);
+            return EXIT_INPUT;
+        }
+    }
+    util_set_verbosity(verbosity);
+    if (i >= argc) {
+        usage(stderr);
+        return EXIT_INPUT;
+    }
+    for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++) {
+        if (strcmp(argv[i], commands[c].name) == 0) {
+            util_set_command(commands[c].name);
+            return commands[c].run(argc - i, argv + i);
+        }
+    }
+    fprintf(stderr, "p11enroll: unknown command '%s'\n", argv[i]);
+    usage(stderr);
+    return EXIT_INPUT;
+}

@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Issue 2: tokens, keygen, keys against real SoftHSM tokens; PIN sources;
+# bad input; a broken module beside a good one; lookup cost with pkcs11-spy.
+source "$(dirname "$0")/lib.sh"
+
+new_token edge 1234
+new_token other 1234
+export P11ENROLL_PIN=1234
+TOKEN='pkcs11:token=edge'
+ptool() { pkcs11-tool --module "$SOFTHSM_MODULE" --token-label edge --login --pin 1234 "$@"; }
+
+# -- tokens ----------------------------------------------------------------
+run tokens --json
+expect_rc 0 "tokens --json"
+check "tokens lists the edge token with its key types" \
+  bash -c 'jq -e ".tokens[] | select(.label==\"edge\") | .keygen | index(\"ed25519\") and index(\"ec:p521\") and index(\"rsa:4096\")" "$1" >/dev/null' _ "$T/out"
+check "tokens shows the SoftHSM family and login flag" \
+  bash -c 'jq -e ".tokens[] | select(.label==\"edge\") | .family==\"SoftHSM 2\" and .flags.login_required" "$1" >/dev/null' _ "$T/out"
+run tokens
+expect_out "keygen        rsa:2048 rsa:3072 rsa:4096 ec:p256 ec:p384 ec:p521 ed25519" "tokens (human)"
+
+# -- keygen of every type, checked by independent tools -----------------------
+for t in rsa:2048 rsa:3072 rsa:4096 ec:p256 ec:p384 ec:p521 ed25519; do
+  l="k-${t/:/-}"
+  run keygen --token "$TOKEN" --label "$l" --type "$t" --pubout "$T/$l.pub" --json
+  expect_rc 0 "keygen $t"
+  check "keygen $t: JSON names type and 64-hex SPKI hash" \
+    bash -c 'jq -e --arg t "$2" ".type==\$t and (.spki_sha256|test(\"^[0-9a-f]{64}$\")) and (.uri|startswith(\"pkcs11:\"))" "$1" >/dev/null' _ "$T/out" "$t"
+  spki=$(jq -r .spki_sha256 "$T/out")
+  check "keygen $t: --pubout SPKI hash matches" \
+    test "$(openssl pkey -pubin -in "$T/$l.pub" -outform DER | sha256sum | cut -d' ' -f1)" = "$spki"
+  ptool --list-objects --type privkey --label "$l" >"$T/lo" 2>&1
+  check "keygen $t: pkcs11-tool shows always sensitive, never extractable, local" \
+    grep -q 'Access: *sensitive, always sensitive, never extractable, local' "$T/lo"
+  check "keygen $t: pkcs11-tool shows sign-only usage" grep -q 'Usage: *sign$' "$T/lo"
+  "$TRY_EXTRACT" "$SOFTHSM_MODULE" edge 1234 "$l" >"$T/x" 2>&1
+  check "keygen $t: reading or wrapping the private key fails" \
+    bash -c '[ $? -eq 0 ] && grep -q "stayed on the token" "$1"' _ "$T/x"
+  # pkcs11-tool (OpenSC 0.23) refuses every private-key read: nothing may come out.
+  ptool --read-object --type privkey --label "$l" -o "$T/priv.der" >/dev/null 2>&1
+  check "keygen $t: pkcs11-tool --read-object writes no private key" test ! -s "$T/priv.der"
+done
+
+run keys --token "$TOKEN" --json
+expect_rc 0 "keys --json"
+check "keys lists 7 keys, all sensitive and never extractable" \
+  bash -c 'jq -e "(.keys|length)==7 and all(.keys[]; .sensitive and .never_extractable and (.extractable|not) and .local and .certificate==null)" "$1" >/dev/null' _ "$T/out"
+run keys --token "$TOKEN"
+expect_out "ec:p256, sensitive, never extractable, generated on the token" "keys (human)"
+
+# -- --id, duplicates --------------------------------------------------------
+run keygen --token "$TOKEN" --label with-id --id 0a0b0c --type ec:p256
+expect_rc 0 "keygen --id"
+expect_out "id           0a0b0c" "keygen --id is used"
+before=$(ptool --list-objects 2>/dev/null | grep -c 'Object;')
+run keygen --token "$TOKEN" --label with-id --type ec:p256
+expect_rc 1 "duplicate label"
+expect_err "already has an object labelled with-id" "duplicate label message"
+run keygen --token "$TOKEN" --label fresh --id 0A:0B:0C --type ec:p256
+expect_rc 1 "duplicate id"
+expect_err "already has an object with id 0a0b0c" "duplicate id message"
+check "token unchanged after refused keygens" \
+  test "$(ptool --list-objects 2>/dev/null | grep -c 'Object;')" -eq "$before"
+
+# -- usage and input errors (exit 2, before any token I/O) --------------------
+run keygen --token "$TOKEN" --label x --type rsa:1024
+expect_rc 2 "unknown key type"
+expect_err "--type rsa:1024: unknown key type" "unknown key type message"
+run keygen --token "$TOKEN" --label x --type ec:p256 --id zz
+expect_rc 2 "bad --id"
+run keygen --label x --type ec:p256
+expect_rc 2 "missing --token"
+expect_err "p11enroll: keygen: --token, --label and --type are required" "missing option message"
+run keygen --token "$TOKEN" --label x --type ec:p256 --bogus
+expect_rc 2 "unknown option"
+run keygen --token "$TOKEN" --label x --type nope --json
+check "--json error object" bash -c 'jq -e ".error.code==\"E_KEY_TYPE\"" "$1" >/dev/null' _ "$T/out"
+run keygen --token 'token=edge' --label x --type ec:p256
+expect_rc 2 "not a pkcs11 URI"
+run keygen --help
+expect_rc 0 "keygen --help"
+expect_out "never extractable" "keygen --help explains"
+
+# -- token selection ----------------------------------------------------------
+run keys --token 'pkcs11:token=nosuch'
+expect_rc 1 "missing token"
+expect_err 'no token matches pkcs11:token=nosuch; tokens present:' "missing token lists candidates"
+expect_err '"edge" (serial' "candidate list names the edge token"
+run keys --token 'pkcs11:model=SoftHSM%20v2;token='
+run keys --token 'pkcs11:manufacturer=SoftHSM%20project;model=SoftHSM%20v2'
+expect_rc 1 "ambiguous URI"
+expect_err "tokens match" "ambiguous URI message"
+expect_err '"other"' "ambiguous URI lists the candidates"
+serial=$(jq -r '.tokens[] | select(.label=="edge") | .serial' < <("$P11ENROLL" tokens --json))
+run keys --token "pkcs11:serial=$serial" --module "$SOFTHSM_MODULE"
+expect_rc 0 "select by serial with --module"
+
+# -- PINs ---------------------------------------------------------------------
+unset P11ENROLL_PIN
+run keys --token "$TOKEN"
+expect_rc 2 "no PIN source"
+expect_err "needs a PIN" "no PIN message"
+printf '1234\n' >"$T/pin-nl"; printf '1234' >"$T/pin"; chmod 600 "$T/pin-nl" "$T/pin"
+run keys --token "$TOKEN" --pin-file "$T/pin-nl"
+expect_rc 0 "PIN file with trailing newline"
+run keys --token "$TOKEN" --pin-file "$T/pin"
+expect_rc 0 "PIN file without newline"
+run keys --token "pkcs11:token=edge?pin-source=file:$T/pin-nl"
+expect_rc 0 "URI pin-source"
+P11ENROLL_PIN=1234 run keys --token "$TOKEN"
+expect_rc 0 "PIN from P11ENROLL_PIN"
+run keys --token "$TOKEN" --pin-file "$T/nope"
+expect_rc 2 "unreadable PIN file"
+expect_err "PIN file $T/nope" "unreadable PIN file is named"
+printf '9999\n' >"$T/bad"; chmod 600 "$T/bad"
+run keys --token "$TOKEN" --pin-file "$T/bad"
+expect_rc 1 "wrong PIN"
+expect_err "PIN incorrect (from PIN file); not retried" "wrong PIN message"
+chmod 644 "$T/pin"
+run keys --token "$TOKEN" --pin-file "$T/pin"
+expect_err "readable by group or others" "loose PIN file mode warns"
+
+# SoftHSM has no PIN retry counter, so the locked / final-try refusals are
+# covered by the unit test of token_login_precheck().
+
+# -- a broken module registered beside SoftHSM --------------------------------
+export P11ENROLL_PIN=1234
+# p11-kit ignores user configuration for root, so this part runs as nobody
+# with a private HOME holding the module registration.
+mkdir -p "$T/home/.config/pkcs11/modules"
+printf 'module: %s\n' "$BROKEN_MODULE" >"$T/home/.config/pkcs11/modules/broken.module"
+printf 'module: %s\n' "$SOFTHSM_MODULE" >"$T/home/.config/pkcs11/modules/softhsm.module"
+asuser=(env HOME="$T/home")
+if [ "$(id -u)" -eq 0 ]; then
+  chmod -R a+rwX "$T"; chmod 755 "$(dirname "$P11ENROLL")"
+  asuser=(setpriv --reuid=65534 --regid=65534 --clear-groups env HOME="$T/home")
+fi
+runsh "${asuser[@]}" "$P11ENROLL" -v keys --token "$TOKEN"
+expect_rc 0 "broken module beside a good one: still works"
+expect_err "p11e-broken-module.so skipped: C_Initialize: device error" "broken module noted under -v"
+runsh "${asuser[@]}" "$P11ENROLL" keys --token "$TOKEN"
+expect_no_err "broken" "broken module is quiet without -v"
+
+# -- lookup cost does not grow with the number of objects ---------------------
+SPY=$(for m in /usr/lib/*/pkcs11-spy.so /usr/lib/*/pkcs11/pkcs11-spy.so; do [ -f "$m" ] && echo "$m" && break; done)
+calls() { # TOKEN-LABEL ARGS... -> number of PKCS#11 calls
+  local tl=$1; shift
+  PKCS11SPY="$SOFTHSM_MODULE" PKCS11SPY_OUTPUT="$T/spy.log" "$P11ENROLL" "$@" --module "$SPY" >/dev/null 2>&1
+  grep -cE '^[0-9]+: C_' "$T/spy.log"; rm -f "$T/spy.log"
+}
+new_token small 1234; new_token big 1234
+"$P11ENROLL" -q keygen --token pkcs11:token=small --label seed --type ec:p256 --module "$SOFTHSM_MODULE" >/dev/null
+for i in $(seq 1 200); do
+  "$P11ENROLL" -q keygen --token pkcs11:token=big --label "k$i" --type ec:p256 --module "$SOFTHSM_MODULE" >/dev/null || break
+done
+c1=$(calls small keygen --token pkcs11:token=small --label probe --type ec:p256)
+c200=$(calls big keygen --token pkcs11:token=big --label probe --type ec:p256)
+echo "# keygen (label and id lookups): $c1 calls with 1 key, $c200 with 200 keys"
+check "lookups by label and id cost the same with 1 and 200 keys ($c1 vs $c200)" test "$c1" -eq "$c200"
+k1=$(calls small keys --token pkcs11:token=small)
+k200=$(calls big keys --token pkcs11:token=big)
+echo "# keys: $k1 calls for 2 keys, $k200 for 201 keys"
+per=$(( (k200 - k1) / 199 ))
+check "keys costs a constant number of calls per key ($per)" test $(( k200 - k1 - per * 199 )) -le 4
+
+finish
