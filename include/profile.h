@@ -5,12 +5,13 @@
  * as a plain string (NULL when absent), so later modules only add meaning.
  * It rejects what it cannot read safely: unknown sections and keys, repeated
  * sections or keys, empty values, lines over PROFILE_MAX_LINE bytes, NUL,
- * control or non-UTF-8 bytes, indented continuation lines, and values of
+ * control or non-UTF-8 bytes, and values of
  * already-defined enumerations that are not one of their spellings (key type,
  * yes/no, [csr] hash, [ca] type and challenge, durations, renew-before,
  * [edge] product/certificate/topology/load-balancing/internal-san/ca-kind).
  * Each error is reported once with err_input() as "<file>:<line>: <what>" and
  * exits 2.  Semantic checks of names are the planner's job (plan.h).
+ * Indented lines are ordinary lines: there are no multi-line values.
  */
 #ifndef P11E_PROFILE_H
 #define P11E_PROFILE_H
@@ -45,7 +46,7 @@ struct profile {
         char *c, *st, *l, *o, *ou;
     } subject;
     struct {                    /* [csr] */
-        char *hash, *ms_template;
+        char *hash, *ms_template, *out;  /* out: where enroll (manual) writes the CSR */
     } csr;
     struct {                    /* [ca] */
         char *type, *directory, *ca_bundle, *contact, *account_key;

@@ -17,6 +17,7 @@ static const struct {
     { "tokens", cmd_tokens, "list modules and tokens, and the key types they can generate" },
     { "keygen", cmd_keygen, "generate a non-extractable key pair on a token" },
     { "keys", cmd_keys, "list the private keys on a token and their certificates" },
+    { "plan", cmd_plan, "print the subject, ordered SANs and EKUs a profile gives, and why" },
     /* @COMMANDS@ (keep this marker: later commands are added above it) */
 };
 

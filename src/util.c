@@ -34,7 +34,10 @@ record(int exit_code, const char *code, const char *fmt, va_list ap)
     vsnprintf(last.message, sizeof(last.message), fmt, ap);
     free(last.json);
     last.json = NULL;
-    fprintf(stderr, "p11enroll: %s: %s\n", command, last.message);
+    if (strcmp(command, "p11enroll") == 0)
+        fprintf(stderr, "p11enroll: %s\n", last.message);
+    else
+        fprintf(stderr, "p11enroll: %s: %s\n", command, last.message);
 }
 
 void
