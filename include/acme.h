@@ -52,7 +52,7 @@ struct acme_config {
  *  5. Poll until valid; download the PEM chain (leaf first).
  *
  * Polling honours Retry-After with exponential back-off from 150 ms, within
- * cfg->timeout_s.  badNonce is retried (at most 10 times per request).
+ * cfg->timeout_s.  badNonce is retried (at most 20 times per request).
  * Returns 0 and *chain_pem (caller frees), or -1 after reporting (problem
  * documents are shown sanitised with their type).  The order state file is
  * left in place: call acme_forget_order() once the certificate is installed.
@@ -74,6 +74,28 @@ int acme_forget_order(const struct acme_config *cfg);
  * (err_input: unreadable or malformed).
  */
 int acme_read_eab_key(const char *path, uint8_t **key, size_t *len);
+
+/* ---- the built-in http-01 responder (used by acme_issue; tests use it) -- */
+
+struct acme_responder;
+struct acme_http01 {
+    const char *token;              /* base64url, checked again here */
+    const char *key_authorization;
+};
+
+/*
+ * Listen on `listen_addr` ("host:port", "[v6]:port", ":port"; port 0 picks
+ * one) and serve, from a thread, exactly "GET /.well-known/acme-challenge/
+ * <token>" with its key authorization; anything else gets 404.  The items
+ * are copied.  Returns 0 and *out, or -1 after reporting (bad address,
+ * port taken).
+ */
+int acme_responder_start(const char *listen_addr, const struct acme_http01 *items,
+    size_t n, struct acme_responder **out);
+/* The port it listens on. */
+unsigned acme_responder_port(const struct acme_responder *rs);
+/* Stop the thread and close the socket.  Accepts NULL. */
+void acme_responder_stop(struct acme_responder *rs);
 
 /* ---- pure pieces (unit-tested against recorded responses) -------------- */
 

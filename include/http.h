@@ -44,6 +44,7 @@ struct http_response {
  * after reporting (no CA bundle, curl failure).
  */
 int http_new(const struct http_opts *opts, struct http **out);
+/* Free the client; with -v it notes how many requests and connections it made. */
 void http_free(struct http *h);
 
 /*

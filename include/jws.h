@@ -33,6 +33,19 @@ struct jws_signer {
 /* Free the JWK and the context; leaves *s zeroed.  Accepts NULL. */
 void jws_signer_clear(struct jws_signer *s);
 
+struct token;
+struct token_key;
+
+/*
+ * The production signer: the account key on the token.  Signs with
+ * token_sign() (ES256/ES384/ES512 as raw r||s over a SHA-2 hash, RS256 as
+ * PKCS#1 v1.5); the JWK comes from token_key_public().  `tok` and `key` are
+ * borrowed and must outlive the signer.  Returns 0 (clear *out with
+ * jws_signer_clear()), or -1 after reporting (Ed25519, small RSA).
+ */
+int jws_signer_from_token(struct token *tok, const struct token_key *key,
+    struct jws_signer *out);
+
 /* base64url without padding.  Returns a new string (caller frees) or NULL. */
 char *b64url_encode(const uint8_t *in, size_t len);
 /*

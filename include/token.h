@@ -52,6 +52,13 @@ const char *token_uri_object(const struct token *tok);
 const uint8_t *token_uri_id(const struct token *tok, size_t *len);
 
 /*
+ * Does the RFC 7512 `uri` name this open token?  On success *object gets a
+ * copy of its object= label (NULL when it has none; caller frees).
+ * Returns 1 (it does), 0 (another token), -1 after reporting (bad URI).
+ */
+int token_matches_uri(const struct token *tok, const char *uri, char **object);
+
+/*
  * Find the key pair with this label (or, when label is NULL, this CKA_ID):
  * the private key and the public key object with the same CKA_ID.
  * Returns 0 and *out (free with token_key_free()), 1 when there is no such
@@ -60,6 +67,14 @@ const uint8_t *token_uri_id(const struct token *tok, size_t *len);
  */
 int token_find_key(struct token *tok, const char *label, const uint8_t *id,
     size_t idlen, struct token_key **out);
+
+/*
+ * Find the key pair whose public key is `pub` (for importing a certificate):
+ * the public key object is found by value (CKA_MODULUS or CKA_EC_POINT),
+ * its private key by CKA_ID, and the two compared with EVP_PKEY_eq().
+ * Returns 0 and *out, 1 when no key on the token matches, -1 after reporting.
+ */
+int token_find_key_by_public(struct token *tok, EVP_PKEY *pub, struct token_key **out);
 
 /*
  * Generate a key pair of `type` on the token: private half token, private,

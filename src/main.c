@@ -18,6 +18,9 @@ static const struct {
     { "keygen", cmd_keygen, "generate a non-extractable key pair on a token" },
     { "keys", cmd_keys, "list the private keys on a token and their certificates" },
     { "plan", cmd_plan, "print the subject, ordered SANs and EKUs a profile gives, and why" },
+    { "csr", cmd_csr, "build the CSR from a profile's plan and sign it on the token" },
+    { "import", cmd_import, "store an issued certificate on the token next to its key" },
+    { "enroll", cmd_enroll, "the whole path: plan, key, CSR, CA (ACME or manual), import, files" },
     /* @COMMANDS@ (keep this marker: later commands are added above it) */
 };
 

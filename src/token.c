@@ -481,6 +481,34 @@ fail:
     return -1;
 }
 
+int
+token_matches_uri(const struct token *tok, const char *s, char **object)
+{
+    P11KitUri *uri = p11_kit_uri_new();
+    CK_ATTRIBUTE *a;
+    int r, rc = -1;
+
+    *object = NULL;
+    if (uri == NULL)
+        return -1;
+    if (strncmp(s, "pkcs11:", 7) != 0 ||
+        (r = p11_kit_uri_parse(s, P11_KIT_URI_FOR_ANY, uri)) != P11_KIT_URI_OK) {
+        err_input("E_URI", "%s: not a valid PKCS#11 URI", s);
+        goto out;
+    }
+    if (!p11_kit_uri_match_token_info(uri, &tok->info)) {
+        rc = 0;
+        goto out;
+    }
+    if ((a = p11_kit_uri_get_attribute(uri, CKA_LABEL)) != NULL &&
+        (*object = strndup(a->pValue, a->ulValueLen)) == NULL)
+        goto out;
+    rc = 1;
+out:
+    p11_kit_uri_free(uri);
+    return rc;
+}
+
 void
 token_close(struct token *tok)
 {
@@ -857,6 +885,100 @@ token_find_key(struct token *tok, const char *label, const uint8_t *id, size_t i
         return -1;
     }
     return load_key(tok, found[0], out);
+}
+
+/* Public key objects holding this value; up to `max` handles. */
+static long
+find_public_by_value(struct token *tok, EVP_PKEY *pub, CK_OBJECT_HANDLE *found, CK_ULONG max)
+{
+    CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
+    CK_ATTRIBUTE tmpl[2] = { { CKA_CLASS, &cls, sizeof(cls) } };
+    uint8_t *raw = NULL, wrapped[3 + 256];
+    size_t rawlen = 0;
+    BIGNUM *n = NULL;
+    long count = 0;
+
+    switch (EVP_PKEY_get_base_id(pub)) {
+    case EVP_PKEY_RSA:
+        if (!EVP_PKEY_get_bn_param(pub, OSSL_PKEY_PARAM_RSA_N, &n))
+            return 0;
+        rawlen = (size_t)BN_num_bytes(n);
+        if ((raw = malloc(rawlen)) == NULL) {
+            BN_free(n);
+            return -1;
+        }
+        BN_bn2bin(n, raw);
+        BN_free(n);
+        tmpl[1] = (CK_ATTRIBUTE){ CKA_MODULUS, raw, rawlen };
+        count = find_objects(tok, tmpl, 2, found, max);
+        break;
+    case EVP_PKEY_EC:
+    case EVP_PKEY_ED25519:
+        if (EVP_PKEY_get_base_id(pub) == EVP_PKEY_EC) {
+            rawlen = EVP_PKEY_get1_encoded_public_key(pub, &raw);
+        } else {
+            raw = malloc(32);
+            rawlen = 32;
+            if (raw == NULL || !EVP_PKEY_get_raw_public_key(pub, raw, &rawlen))
+                rawlen = 0;
+        }
+        if (rawlen == 0 || rawlen > 255) {
+            OPENSSL_free(raw);
+            return 0;
+        }
+        /* DER OCTET STRING as PKCS#11 specifies, then the raw point some tokens keep. */
+        size_t hdr = rawlen < 128 ? 2 : 3;
+        wrapped[0] = 0x04;
+        if (hdr == 2) {
+            wrapped[1] = (uint8_t)rawlen;
+        } else {
+            wrapped[1] = 0x81;
+            wrapped[2] = (uint8_t)rawlen;
+        }
+        memcpy(wrapped + hdr, raw, rawlen);
+        tmpl[1] = (CK_ATTRIBUTE){ CKA_EC_POINT, wrapped, hdr + rawlen };
+        count = find_objects(tok, tmpl, 2, found, max);
+        if (count == 0) {
+            tmpl[1] = (CK_ATTRIBUTE){ CKA_EC_POINT, raw, rawlen };
+            count = find_objects(tok, tmpl, 2, found, max);
+        }
+        break;
+    default:
+        break;
+    }
+    OPENSSL_free(raw);
+    return count;
+}
+
+int
+token_find_key_by_public(struct token *tok, EVP_PKEY *pub, struct token_key **out)
+{
+    CK_OBJECT_HANDLE pubs[4];
+    long n;
+
+    *out = NULL;
+    if ((n = find_public_by_value(tok, pub, pubs, 4)) == -1)
+        return -1;
+    for (long i = 0; i < n; i++) {
+        uint8_t *id;
+        size_t idlen;
+        struct token_key *key;
+        int r;
+        if (get_attr(tok, pubs[i], CKA_ID, &id, &idlen) != 0 || idlen == 0) {
+            free(id);
+            continue;
+        }
+        r = token_find_key(tok, NULL, id, idlen, &key);
+        free(id);
+        if (r == -1)
+            return -1;
+        if (r == 0 && EVP_PKEY_eq(key->pkey, pub) == 1) {
+            *out = key;
+            return 0;
+        }
+        token_key_free(key);
+    }
+    return 1;
 }
 
 void

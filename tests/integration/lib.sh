@@ -53,3 +53,55 @@ finish() {
   echo "$PASSED passed, $FAILED failed"
   [ "$FAILED" -eq 0 ]
 }
+
+# ini_set FILE SECTION KEY VALUE: set (or add) KEY in [SECTION]; VALUE "-" deletes.
+ini_set() {
+  local f=$1 sec=$2 key=$3 val=$4
+  awk -v sec="[$sec]" -v key="$key" -v val="$val" '
+    function emit() { if (val != "-") print key " = " val; done = 1 }
+    /^\[/ { if (insec && !done) emit(); insec = ($0 == sec) }
+    insec && $0 ~ "^" key "[ \t]*=" { if (!done) emit(); next }
+    { print }
+    END { if (insec && !done) emit(); if (!seen && !done && val != "-") { print sec; print key " = " val } }
+    $0 == sec { seen = 1 }' "$f" >"$f.tmp" && mv "$f.tmp" "$f"
+}
+
+# seed_profile OUT TOKEN-LABEL KEY-LABEL KEY-TYPE: the seed's Edge profile
+# pointed at this test's token, PIN file and output directory.
+seed_profile() {
+  local out=$1 tok=$2 label=$3 type=$4
+  cp "$SRCDIR/tests/profiles/seed-edge.ini" "$out"
+  printf '1234\n' >"$T/pin"; chmod 600 "$T/pin"
+  mkdir -p "$T/o" "$T/state"
+  ini_set "$out" token uri "pkcs11:token=$tok"
+  ini_set "$out" token module "$SOFTHSM_MODULE"
+  ini_set "$out" token pin-file "$T/pin"
+  ini_set "$out" key label "$label"
+  ini_set "$out" key type "$type"
+  ini_set "$out" output cert "$T/o/cert.pem"
+  ini_set "$out" output chain "$T/o/chain.pem"
+  ini_set "$out" output fullchain "$T/o/fullchain.pem"
+  ini_set "$out" output state-dir "$T/state"
+  ini_set "$out" hooks deploy -
+}
+
+# A local OpenSSL CA for tests: make_ca DIR NAME; issue_cert DIR CSR OUT [EXTFILE]
+make_ca() {
+  mkdir -p "$1"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+    -subj "/CN=$2" -keyout "$1/ca.key" -out "$1/ca.pem" \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+    >/dev/null 2>&1
+}
+issue_cert() {
+  if [ -n "${4:-}" ]; then
+    openssl x509 -req -in "$2" -CA "$1/ca.pem" -CAkey "$1/ca.key" -CAcreateserial -days 10 \
+      -extfile "$4" -out "$3" 2>/dev/null
+  else
+    openssl x509 -req -in "$2" -CA "$1/ca.pem" -CAkey "$1/ca.key" -CAcreateserial -days 10 \
+      -copy_extensions copyall -out "$3" 2>/dev/null
+  fi
+}
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}

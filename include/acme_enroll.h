@@ -1,0 +1,19 @@
+/*
+ * acme_enroll.h - `enroll` with [ca] type = acme: the profile's ACME
+ * settings, the account key on the token, the order, and installing the
+ * certificate through enroll.h.
+ */
+#ifndef P11E_ACME_ENROLL_H
+#define P11E_ACME_ENROLL_H
+
+#include <stdbool.h>
+
+#include "enroll.h"
+
+/* Check the [ca] settings before any token or network I/O (exit 2 on error). */
+int acme_enroll_check(struct enroll *e);
+
+/* Order, validate, finalize with a CSR signed on the token, install. */
+int acme_enroll_run(struct enroll *e, bool json);
+
+#endif

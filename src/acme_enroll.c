@@ -1,0 +1,312 @@
+/*
+ * acme_enroll.c - `enroll` against an ACME CA with every key on the token.
+ *
+ * The ACME client (acme.c) never touches the token: it asks a jws_signer to
+ * sign, and this file gives it one backed by the account key on the token,
+ * and a callback that builds the CSR signed by the certificate key.  The
+ * certificate that comes back is checked (key, names, chain) and installed
+ * by enroll_install(), like an offline import.
+ */
+#include "acme_enroll.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/bn.h>
+
+#include "acme.h"
+#include "cmdopt.h"
+#include "csr.h"
+#include "jws.h"
+#include "util.h"
+
+#define DEFAULT_ACCOUNT_LABEL "p11enroll-acme-account"
+
+/* ---- the account key on the token as a JWS signer ------------------------- */
+
+struct token_signer {
+    struct token *tok;
+    struct token_key *key;
+    const char *digest;
+};
+
+static int
+token_signer_sign(void *ctx, const uint8_t *in, size_t len, uint8_t **sig, size_t *siglen)
+{
+    struct token_signer *ts = ctx;
+    /* ES256 wants exactly the raw r||s the token returns; RS256 PKCS#1 v1.5. */
+    return token_sign(ts->tok, ts->key, ts->digest, in, len, sig, siglen);
+}
+
+static void
+token_signer_free(void *ctx)
+{
+    struct token_signer *ts = ctx;
+    if (ts != NULL)
+        token_key_free(ts->key);
+    free(ts);
+}
+
+/*
+ * The account key named by [ca] account-key (an object on the profile's
+ * token), created on first use as EC P-256.  Fills *signer.
+ */
+static int
+account_signer(struct enroll *e, struct jws_signer *signer)
+{
+    const char *uri = e->prof->ca.account_key;
+    char *label = NULL;
+    struct token_signer *ts = NULL;
+    struct token_key *key = NULL;
+    int r;
+
+    memset(signer, 0, sizeof(*signer));
+    if (uri != NULL) {
+        if ((r = token_matches_uri(e->tok, uri, &label)) == -1)
+            return -1;
+        if (r == 0 || label == NULL) {
+            err_input("E_ACCOUNT_KEY", "%s: [ca] account-key %s must name an object "
+                "(object=) on the profile's token %s", e->prof->name, uri, token_label(e->tok));
+            free(label);
+            return -1;
+        }
+    } else if ((label = strdup(DEFAULT_ACCOUNT_LABEL)) == NULL) {
+        return -1;
+    }
+    if ((r = token_find_key(e->tok, label, NULL, 0, &key)) == -1)
+        goto fail;
+    if (r == 1) {
+        progress("creating the ACME account key %s on token %s", label, token_label(e->tok));
+        if (token_keygen(e->tok, keytype_parse("ec:p256"), label, NULL, 0, &key) == -1)
+            goto fail;
+    }
+    if ((ts = calloc(1, sizeof(*ts))) == NULL)
+        goto fail;
+    if (jws_jwk_from_pkey(token_key_public(key), &signer->jwk, &signer->alg) == -1) {
+        err_runtime("E_ACCOUNT_KEY", "account key %s (%s) cannot sign ACME requests; use "
+            "EC P-256/P-384 or RSA", label, token_key_type_name(key));
+        goto fail;
+    }
+    ts->tok = e->tok;
+    ts->key = key;
+    ts->digest = jws_alg_digest(signer->alg);
+    key = NULL; /* transferred */
+    signer->sign = token_signer_sign;
+    signer->ctx = ts;
+    signer->ctx_free = token_signer_free;
+    free(label);
+    return 0;
+fail:
+    json_decref(signer->jwk);
+    signer->jwk = NULL;
+    token_key_free(key);
+    free(ts);
+    free(label);
+    return -1;
+}
+
+/* ---- configuration -------------------------------------------------------- */
+
+int
+acme_enroll_check(struct enroll *e)
+{
+    const struct profile *p = e->prof;
+    const char *ch = p->ca.challenge ? p->ca.challenge : "http-01";
+
+#define NEED(v, what) \
+    do { \
+        if ((v) == NULL) { \
+            err_input("E_MISSING", "%s: [ca] type = acme needs %s", p->name, what); \
+            return -1; \
+        } \
+    } while (0)
+    NEED(p->ca.directory, "[ca] directory");
+    NEED(p->ca.ca_bundle, "[ca] ca-bundle (the ACME server's TLS trust anchors)");
+    NEED(p->output.state_dir, "[output] state-dir (account and order state)");
+    if (strcmp(ch, "http-01") == 0 && p->ca.http_listen == NULL && p->ca.webroot == NULL) {
+        err_input("E_MISSING", "%s: challenge http-01 needs [ca] http-listen or webroot", p->name);
+        return -1;
+    }
+    if (strcmp(ch, "dns-01") == 0)
+        NEED(p->ca.dns_hook, "[ca] dns-hook for challenge dns-01");
+    if ((p->ca.eab_kid == NULL) != (p->ca.eab_hmac_file == NULL)) {
+        err_input("E_MISSING", "%s: External Account Binding needs both [ca] eab-kid and "
+            "eab-hmac-file", p->name);
+        return -1;
+    }
+#undef NEED
+    if (access(p->ca.ca_bundle, R_OK) == -1) {
+        err_input("E_CA_BUNDLE", "%s: [ca] ca-bundle %s: %s", p->name, p->ca.ca_bundle,
+            strerror(errno));
+        return -1;
+    }
+    if (!acme_url_ok(p->ca.directory, false)) {
+        err_input("E_URL", "%s: [ca] directory %s: not an https URL", p->name, p->ca.directory);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+state_path(const struct profile *p, const char *file, char **out)
+{
+    if (asprintf(out, "%s/%s", p->output.state_dir, file) == -1) {
+        *out = NULL;
+        err_runtime("E_NOMEM", "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the run ---------------------------------------------------------------- */
+
+static int
+make_csr(void *arg, uint8_t **der, size_t *len)
+{
+    struct enroll *e = arg;
+    X509_REQ *req = NULL;
+    unsigned char *buf = NULL;
+    int rc = -1;
+
+    *der = NULL;
+    *len = 0;
+    progress("signing the certificate request with %s on token %s", token_key_label(e->key),
+        token_label(e->tok));
+    if (enroll_csr(e, &req) == 0 && csr_encode(req, true, &buf, len) == 0) {
+        *der = buf;
+        rc = 0;
+    }
+    X509_REQ_free(req);
+    return rc;
+}
+
+static void
+print_result(struct enroll *e, X509 *leaf, STACK_OF(X509) *chain, bool json)
+{
+    char notafter[32], *subject = cmdopt_subject(leaf), *serial = NULL;
+    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(leaf), NULL);
+    const struct profile *p = e->prof;
+
+    serial = bn ? BN_bn2hex(bn) : NULL;
+    BN_free(bn);
+    cmdopt_time(X509_get0_notAfter(leaf), notafter, sizeof(notafter));
+    if (json) {
+        json_t *files = json_object(), *sans = json_array();
+        if (p->output.cert)
+            json_object_set_new(files, "cert", json_string(p->output.cert));
+        if (p->output.chain)
+            json_object_set_new(files, "chain", json_string(p->output.chain));
+        if (p->output.fullchain)
+            json_object_set_new(files, "fullchain", json_string(p->output.fullchain));
+        for (size_t i = 0; i < e->plan->nsans; i++)
+            json_array_append_new(sans, json_string(e->plan->sans[i].name));
+        cmdopt_print_json(json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:b, s:i, s:o}",
+            "ca", "acme", "serial", serial ? serial : "", "not_after", notafter,
+            "subject", subject ? subject : "", "sans", sans, "key", token_key_uri(e->key),
+            "key_created", e->key_created, "chain_length", sk_X509_num(chain) < 0 ? 0
+                : sk_X509_num(chain), "files", files));
+    } else {
+        printf("certificate  %s\n", subject ? subject : "");
+        printf("serial       %s\n", serial ? serial : "");
+        printf("expires      %s\n", notafter);
+        printf("key          %s%s\n", token_key_uri(e->key),
+            e->key_created ? " (generated now)" : "");
+        if (p->output.cert)
+            printf("wrote        %s\n", p->output.cert);
+        if (p->output.chain)
+            printf("wrote        %s\n", p->output.chain);
+        if (p->output.fullchain)
+            printf("wrote        %s\n", p->output.fullchain);
+    }
+    free(subject);
+    OPENSSL_free(serial);
+}
+
+int
+acme_enroll_run(struct enroll *e, bool json)
+{
+    const struct profile *p = e->prof;
+    struct acme_config cfg = {
+        .directory_url = p->ca.directory,
+        .ca_bundle = p->ca.ca_bundle,
+        .contact = p->ca.contact,
+        .eab_kid = p->ca.eab_kid,
+        .challenge = p->ca.challenge && strcmp(p->ca.challenge, "dns-01") == 0 ? ACME_DNS01
+                                                                                : ACME_HTTP01,
+        .http_listen = p->ca.http_listen,
+        .webroot = p->ca.webroot,
+        .dns_hook = p->ca.dns_hook,
+    };
+    struct jws_signer signer = { 0 };
+    uint8_t *hmac = NULL;
+    size_t hmaclen = 0;
+    const char **names = NULL;
+    char *account_state = NULL, *order_state = NULL, *chain_pem = NULL;
+    X509 *leaf = NULL;
+    STACK_OF(X509) *chain = NULL;
+    size_t n;
+    int rc = -1;
+
+    if (mkdir(p->output.state_dir, 0700) == -1 && errno != EEXIST) {
+        err_runtime("E_FILE", "[output] state-dir %s: %s", p->output.state_dir, strerror(errno));
+        goto out;
+    }
+    if (state_path(p, "acme-account.url", &account_state) == -1 ||
+        state_path(p, "acme-order.url", &order_state) == -1)
+        goto out;
+    cfg.account_state = account_state;
+    cfg.order_state = order_state;
+    if (p->ca.eab_hmac_file != NULL) {
+        if (acme_read_eab_key(p->ca.eab_hmac_file, &hmac, &hmaclen) == -1)
+            goto out;
+        cfg.eab_hmac = hmac;
+        cfg.eab_hmac_len = hmaclen;
+    }
+    if (account_signer(e, &signer) == -1)
+        goto out;
+    n = e->plan->nsans;
+    if ((names = calloc(n + 1, sizeof(*names))) == NULL)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        names[i] = e->plan->sans[i].name;
+    if (n == 0) {
+        names[0] = e->plan->cn;
+        n = 1;
+    }
+    if (acme_issue(&cfg, &signer, names, n, make_csr, e, &chain_pem) == -1)
+        goto out;
+    if (cert_parse((const uint8_t *)chain_pem, strlen(chain_pem), "the CA's certificate chain",
+            &leaf, &chain) == -1) {
+        err_clear();
+        err_runtime("E_ACME_RESPONSE", "the certificate the CA returned cannot be read");
+        goto out;
+    }
+    /* The same checks as an offline import: key, names, chain; then install. */
+    progress("installing the certificate on token %s next to %s", token_label(e->tok),
+        token_key_label(e->key));
+    if (enroll_install(e, leaf, chain) == -1)
+        goto out;
+    (void)acme_forget_order(&cfg);
+    if (!e->skip_result)
+        print_result(e, leaf, chain, json);
+    if (!e->skip_deploy_hook && enroll_deploy_hook(e) == -1)
+        goto out;
+    rc = 0;
+out:
+    if (hmac != NULL) {
+        wipe(hmac, hmaclen);
+        free(hmac);
+    }
+    jws_signer_clear(&signer);
+    free(names);
+    free(account_state);
+    free(order_state);
+    free(chain_pem);
+    X509_free(leaf);
+    sk_X509_pop_free(chain, X509_free);
+    return rc;
+}

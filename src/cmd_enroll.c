@@ -1,0 +1,133 @@
+/* cmd_enroll.c - p11enroll enroll: plan, key, CSR, CA, import, files, hook. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "acme_enroll.h"
+#include "cmdopt.h"
+#include "commands.h"
+#include "csr.h"
+#include "enroll.h"
+#include "util.h"
+
+static const char usage[] =
+    "usage: p11enroll enroll --profile F [--json]\n"
+    "\n"
+    "The whole path for the profile: plan the names, find the key [key] label on\n"
+    "the token (generating it when missing), build the CSR and sign it on the\n"
+    "token, then by [ca] type:\n"
+    "  manual  write the CSR to [csr] out (default: <state-dir>/<label>.csr) and say\n"
+    "          what to do next: submit it to the CA, then 'p11enroll import'.\n"
+    "  acme    order the certificate from the ACME CA at [ca] directory, answer\n"
+    "          its challenges, store the certificate on the token next to its key,\n"
+    "          write the [output] files and run [hooks] deploy once.\n"
+    "\n"
+    "  --profile F            the enrollment profile (INI)\n"
+    "  --json                 print the result as JSON\n"
+    CMDOPT_TOKEN_HELP
+    "  -q (before the command) hides progress; -v adds detail.\n"
+    "\n" CMDOPT_PIN_HELP
+    "Exit codes: 0 done, 1 token, CA, network or file failure, 2 usage or profile error.\n";
+
+static int
+enroll_manual(struct enroll *e, bool json)
+{
+    X509_REQ *req = NULL;
+    unsigned char *pem = NULL;
+    size_t len;
+    char *path = NULL;
+    int rc = -1;
+
+    if (e->prof->csr.out != NULL) {
+        path = strdup(e->prof->csr.out);
+    } else if (e->prof->output.state_dir != NULL) {
+        if (asprintf(&path, "%s/%s.csr", e->prof->output.state_dir, e->prof->key.label) == -1)
+            path = NULL;
+    } else {
+        err_input("E_MISSING", "%s: [ca] type = manual needs [csr] out (or [output] state-dir)",
+            e->prof->name);
+        return -1;
+    }
+    if (path == NULL)
+        return -1;
+    if (enroll_csr(e, &req) == -1 || csr_encode(req, false, &pem, &len) == -1 ||
+        write_file_atomic(path, pem, len, 0644) == -1)
+        goto out;
+    if (json) {
+        json_t *sans = json_array();
+        for (size_t i = 0; i < e->plan->nsans; i++)
+            json_array_append_new(sans, json_string(e->plan->sans[i].name));
+        cmdopt_print_json(json_pack("{s:s, s:s, s:s, s:o, s:s, s:b, s:s}", "ca", "manual",
+            "csr_file", path, "subject", e->plan->subject, "sans", sans,
+            "key", token_key_uri(e->key), "key_created", e->key_created,
+            "next", "submit the CSR to the CA, then run p11enroll import"));
+    } else {
+        printf("wrote the certificate request to %s\n", path);
+        printf("  subject  %s\n  key      %s%s\n", e->plan->subject, token_key_uri(e->key),
+            e->key_created ? " (generated now)" : "");
+        printf("\nNext:\n  1. submit %s to your CA%s\n", path,
+            e->prof->csr.ms_template ? " (AD CS template in the request)" : "");
+        printf("  2. p11enroll import --profile %s --cert ISSUED.pem [--chain CHAIN.pem]\n",
+            e->prof->name);
+    }
+    rc = 0;
+out:
+    free(path);
+    free(pem);
+    X509_REQ_free(req);
+    return rc;
+}
+
+int
+cmd_enroll(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "profile", required_argument, NULL, 'p' },
+        { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },
+        CMDOPT_TOKEN_ROWS,
+        { NULL, 0, NULL, 0 },
+    };
+    struct token_opts over = { 0 };
+    const char *profile = NULL;
+    bool json = false;
+    struct enroll e = { 0 };
+    int c, rc = EXIT_DONE;
+
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+        if (cmdopt_token(c, optarg, &over))
+            continue;
+        switch (c) {
+        case 'p': profile = optarg; break;
+        case 'j': json = true; break;
+        case 'h': fputs(usage, stdout); return EXIT_DONE;
+        default:
+            cmdopt_usage_error("unknown or incomplete option %s", argv[optind - 1]);
+            return cmdopt_fail(json);
+        }
+    }
+    if (optind < argc) {
+        cmdopt_usage_error("unexpected argument %s", argv[optind]);
+        return cmdopt_fail(json);
+    }
+    if (profile == NULL) {
+        cmdopt_usage_error("--profile is required");
+        return cmdopt_fail(json);
+    }
+    if (enroll_plan(profile, &e) == -1)
+        goto fail;
+    bool manual = e.prof->ca.type != NULL && strcmp(e.prof->ca.type, "manual") == 0;
+    if (!manual && acme_enroll_check(&e) == -1)
+        goto fail;
+    if (enroll_open(&e, &over) == -1 || enroll_key(&e, KEY_ANY) == -1)
+        goto fail;
+    if ((manual ? enroll_manual(&e, json) : acme_enroll_run(&e, json)) == -1)
+        goto fail;
+    goto done;
+fail:
+    rc = cmdopt_fail(json);
+done:
+    enroll_free(&e);
+    return rc;
+}

@@ -1,0 +1,245 @@
+/* enroll.c - profile -> plan -> key -> CSR, and installing the certificate. */
+#include "enroll.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "csr.h"
+#include "util.h"
+
+int
+enroll_plan(const char *profile_path, struct enroll *e)
+{
+    memset(e, 0, sizeof(*e));
+    if (profile_load(profile_path, &e->prof) == -1)
+        return -1;
+    if (plan_build(e->prof, &e->plan) == -1) {
+        if (e->plan == NULL) {
+            err_runtime("E_NOMEM", "out of memory");
+            return -1;
+        }
+        json_t *j = plan_to_json(e->plan);
+        char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        err_input(e->plan->error.code, "%s: [%s] %s: %s", profile_path,
+            e->plan->error.section ? e->plan->error.section : "edge",
+            e->plan->error.key ? e->plan->error.key : "?", e->plan->error.message);
+        err_set_json(s);
+        free(s);
+        json_decref(j);
+        return -1;
+    }
+    for (size_t i = 0; i < e->plan->nwarnings; i++)
+        warnmsg("%s: %s", e->plan->warnings[i].code, e->plan->warnings[i].message);
+    return 0;
+}
+
+int
+enroll_open(struct enroll *e, const struct token_opts *over)
+{
+    struct token_opts o = {
+        .uri = over && over->uri ? over->uri : e->prof->token.uri,
+        .module_path = over && over->module_path ? over->module_path : e->prof->token.module,
+        .pin_file = over && over->pin_file ? over->pin_file : e->prof->token.pin_file,
+        .allow_final_try = over && over->allow_final_try,
+        .login = true,
+    };
+    if (o.uri == NULL) {
+        err_input("E_MISSING", "%s: [token] uri is required", e->prof->name);
+        return -1;
+    }
+    return token_open(&o, &e->tok);
+}
+
+int
+enroll_key(struct enroll *e, enum enroll_key_mode mode)
+{
+    const char *label = e->prof->key.label;
+    const struct keytype *type = keytype_parse(e->plan->key);
+    int r;
+
+    if (label == NULL) {
+        err_input("E_MISSING", "%s: [key] label is required", e->prof->name);
+        return -1;
+    }
+    if ((r = token_find_key(e->tok, label, NULL, 0, &e->key)) == -1)
+        return -1;
+    if (r == 1) {
+        if (mode == KEY_EXISTING) {
+            err_runtime("E_NO_KEY", "no key labelled %s on token %s; generate it with --new-key "
+                "or 'p11enroll keygen'", label, token_label(e->tok));
+            return -1;
+        }
+        if (type == NULL) {
+            err_input("E_KEY_TYPE", "%s: key type %s is not supported", e->prof->name,
+                e->plan->key);
+            return -1;
+        }
+        if (token_keygen(e->tok, type, label, NULL, 0, &e->key) == -1)
+            return -1;
+        e->key_created = true;
+        return 0;
+    }
+    if (mode == KEY_NEW) {
+        err_runtime("E_LABEL_TAKEN", "token %s already has a key labelled %s; --new-key refuses "
+            "to replace it", token_label(e->tok), label);
+        return -1;
+    }
+    if (token_key_type(e->key) != type) {
+        err_runtime("E_KEY_TYPE", "key %s on token %s is %s, but the profile asks for %s",
+            label, token_label(e->tok), token_key_type_name(e->key), e->plan->key);
+        return -1;
+    }
+    return 0;
+}
+
+int
+enroll_csr(struct enroll *e, X509_REQ **out)
+{
+    struct csr_spec spec;
+    const char **names;
+    int rc;
+
+    if (csr_spec_from_plan(e->plan, e->prof, &spec, &names) == -1)
+        return -1;
+    rc = csr_build(e->tok, e->key, &spec, out);
+    free(names);
+    return rc;
+}
+
+/* Is the directory of `path` there and writable?  Checked before the token changes. */
+static int
+check_writable(const char *path, const char *key)
+{
+    char *copy = strdup(path);
+    const char *dir = copy ? dirname(copy) : ".";
+    int rc = 0;
+
+    if (access(dir, W_OK | X_OK) == -1) {
+        err_runtime("E_FILE", "[output] %s = %s: directory %s is not writable: %s", key, path,
+            dir, strerror(errno));
+        rc = -1;
+    }
+    free(copy);
+    return rc;
+}
+
+int
+enroll_install(struct enroll *e, X509 *leaf, STACK_OF(X509) *chain)
+{
+    const char *out_cert = e->prof ? e->prof->output.cert : NULL;
+    const char *out_chain = e->prof ? e->prof->output.chain : NULL;
+    const char *out_full = e->prof ? e->prof->output.fullchain : NULL;
+    char *leafpem = NULL, *chainpem = NULL, *fullpem = NULL;
+    size_t leaflen = 0, chainlen = 0, fulllen = 0;
+    int rc = -1;
+
+    /* 1. Which key: the selected one, or the one whose public key this is. */
+    if (e->key != NULL) {
+        if (EVP_PKEY_eq(X509_get0_pubkey(leaf), token_key_public(e->key)) != 1) {
+            err_runtime("E_CERT_KEY", "the certificate is not for key %s (its public key differs)",
+                token_key_label(e->key));
+            goto out;
+        }
+    } else {
+        int r = token_find_key_by_public(e->tok, X509_get0_pubkey(leaf), &e->key);
+        if (r == -1)
+            goto out;
+        if (r == 1) {
+            err_runtime("E_CERT_KEY", "the certificate matches no key on token %s; token unchanged",
+                token_label(e->tok));
+            goto out;
+        }
+    }
+    /* 2. Names and chain, before anything changes. */
+    if (e->plan != NULL && cert_check_names(leaf, e->plan) == -1)
+        goto out;
+    if (chain != NULL && cert_check_chain(leaf, chain) == -1)
+        goto out;
+    if (cert_pem_append(leaf, &leafpem, &leaflen) == -1)
+        goto out;
+    for (int i = 0; i < sk_X509_num(chain); i++)
+        if (cert_pem_append(sk_X509_value(chain, i), &chainpem, &chainlen) == -1)
+            goto out;
+    if ((fullpem = malloc(leaflen + chainlen + 1)) == NULL)
+        goto out;
+    memcpy(fullpem, leafpem, leaflen);
+    if (chainlen)
+        memcpy(fullpem + leaflen, chainpem, chainlen);
+    fulllen = leaflen + chainlen;
+    fullpem[fulllen] = '\0';
+    if ((out_chain || out_full) && chainlen == 0)
+        warnmsg("no chain given: [output] chain/fullchain hold the certificate alone");
+    if ((out_cert && check_writable(out_cert, "cert") == -1) ||
+        (out_chain && check_writable(out_chain, "chain") == -1) ||
+        (out_full && check_writable(out_full, "fullchain") == -1))
+        goto out;
+    /* 3. The token, then the files. */
+    if (token_store_cert(e->tok, e->key, leaf) == -1)
+        goto out;
+    if ((out_cert && write_file_atomic(out_cert, leafpem, leaflen, 0644) == -1) ||
+        (out_chain && write_file_atomic(out_chain, chainpem ? chainpem : "", chainlen, 0644) == -1) ||
+        (out_full && write_file_atomic(out_full, fullpem, fulllen, 0644) == -1))
+        goto out;
+    rc = 0;
+out:
+    free(leafpem);
+    free(chainpem);
+    free(fullpem);
+    return rc;
+}
+
+int
+enroll_deploy_hook(struct enroll *e)
+{
+    const char *cmd = e->prof->hooks.deploy;
+    pid_t pid;
+    int status;
+
+    if (cmd == NULL)
+        return 0;
+    progress("running the deploy hook");
+    if ((pid = fork()) == -1) {
+        err_runtime("E_HOOK", "[hooks] deploy: fork: %s", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        if (e->prof->output.cert)
+            setenv("P11ENROLL_CERT", e->prof->output.cert, 1);
+        if (e->prof->output.chain)
+            setenv("P11ENROLL_CHAIN", e->prof->output.chain, 1);
+        if (e->prof->output.fullchain)
+            setenv("P11ENROLL_FULLCHAIN", e->prof->output.fullchain, 1);
+        if (e->key)
+            setenv("P11ENROLL_KEY_URI", token_key_uri(e->key), 1);
+        setenv("P11ENROLL_PROFILE", e->prof->name, 1);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    while (waitpid(pid, &status, 0) == -1)
+        if (errno != EINTR) {
+            err_runtime("E_HOOK", "[hooks] deploy: waitpid: %s", strerror(errno));
+            return -1;
+        }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        err_runtime("E_HOOK", "[hooks] deploy (%s) failed with %s %d; the certificate is "
+            "installed", cmd, WIFEXITED(status) ? "exit status" : "signal",
+            WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+        return -1;
+    }
+    return 0;
+}
+
+void
+enroll_free(struct enroll *e)
+{
+    token_key_free(e->key);
+    token_close(e->tok);
+    plan_free(e->plan);
+    profile_free(e->prof);
+    memset(e, 0, sizeof(*e));
+}

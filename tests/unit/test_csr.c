@@ -1,0 +1,162 @@
+/*
+ * Unit tests for the certificate checks of csr.c: names against a plan,
+ * chain linkage, PEM/DER parsing.  Certificates are made here with OpenSSL
+ * software keys: these tests are about the checks, not the token.
+ */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "csr.h"
+#include "plan.h"
+#include "util.h"
+
+static EVP_PKEY *
+ec_key(void)
+{
+    return EVP_EC_gen("P-256");
+}
+
+/* A certificate for `key` with these DNS SANs, signed by `ca_key` (self when NULL). */
+static X509 *
+make_cert(EVP_PKEY *key, const char *cn, const char *san, X509 *ca, EVP_PKEY *ca_key)
+{
+    X509 *x = X509_new();
+    X509V3_CTX ctx;
+    X509_set_version(x, X509_VERSION_3);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 42);
+    X509_gmtime_adj(X509_getm_notBefore(x), 0);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_pubkey(x, key);
+    X509_NAME *n = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+    X509_set_issuer_name(x, ca ? X509_get_subject_name(ca) : n);
+    X509V3_set_ctx(&ctx, ca ? ca : x, x, NULL, NULL, 0);
+    if (san != NULL) {
+        X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_alt_name, san);
+        X509_add_ext(x, e, -1);
+        X509_EXTENSION_free(e);
+    }
+    X509_sign(x, ca_key ? ca_key : key, EVP_sha256());
+    return x;
+}
+
+static struct plan *
+plan_of(const char *ini)
+{
+    struct profile *p;
+    struct plan *pl;
+    cr_assert_eq(profile_load_mem("t.ini", ini, strlen(ini), &p), 0);
+    cr_assert_eq(plan_build(p, &pl), 0);
+    profile_free(p);
+    return pl;
+}
+
+static const char seed[] = "[edge]\naccess-edge = sip.contoso.com\nwebconf-edge = webcon.contoso.com\n"
+                           "sip-domains = contoso.com, fabrikam.com\nxmpp-domains = contoso.com\n";
+
+Test(names, equal_sets_pass_in_any_order_and_case)
+{
+    struct plan *pl = plan_of(seed);
+    EVP_PKEY *k = ec_key();
+    X509 *x = make_cert(k, "sip.contoso.com",
+        "DNS:contoso.com,DNS:SIP.contoso.com,DNS:webcon.contoso.com,DNS:sip.fabrikam.com", NULL, NULL);
+    cr_assert_eq(cert_check_names(x, pl), 0);
+    X509_free(x);
+    EVP_PKEY_free(k);
+    plan_free(pl);
+}
+
+Test(names, missing_extra_duplicate_fail)
+{
+    struct plan *pl = plan_of(seed);
+    EVP_PKEY *k = ec_key();
+    const char *bad[] = {
+        "DNS:webcon.contoso.com,DNS:sip.contoso.com,DNS:sip.fabrikam.com",
+        "DNS:webcon.contoso.com,DNS:sip.contoso.com,DNS:sip.fabrikam.com,DNS:contoso.com,DNS:x.contoso.com",
+        "DNS:webcon.contoso.com,DNS:sip.contoso.com,DNS:sip.fabrikam.com,DNS:contoso.com,DNS:Contoso.com",
+    };
+    for (size_t i = 0; i < 3; i++) {
+        X509 *x = make_cert(k, "sip.contoso.com", bad[i], NULL, NULL);
+        cr_assert_eq(cert_check_names(x, pl), -1, "case %zu", i);
+        cr_assert_eq(err_exit_code(), EXIT_RUNTIME);
+        X509_free(x);
+    }
+    EVP_PKEY_free(k);
+    plan_free(pl);
+}
+
+Test(names, internal_without_san_checks_cn)
+{
+    struct plan *pl = plan_of("[edge]\ncertificate = internal\ninternal-fqdn = lsedge.contoso.net\n");
+    EVP_PKEY *k = ec_key();
+    X509 *good = make_cert(k, "LSEdge.contoso.net", NULL, NULL, NULL);
+    X509 *bad = make_cert(k, "other.contoso.net", NULL, NULL, NULL);
+    cr_assert_eq(cert_check_names(good, pl), 0);
+    cr_assert_eq(cert_check_names(bad, pl), -1);
+    X509_free(good);
+    X509_free(bad);
+    EVP_PKEY_free(k);
+    plan_free(pl);
+}
+
+Test(chain, links_and_breaks)
+{
+    EVP_PKEY *cak = ec_key(), *k = ec_key(), *otherk = ec_key();
+    X509 *ca = make_cert(cak, "CA", NULL, NULL, NULL);
+    X509 *other = make_cert(otherk, "Other CA", NULL, NULL, NULL);
+    X509 *leaf = make_cert(k, "leaf", "DNS:a.example.com", ca, cak);
+    STACK_OF(X509) *good = sk_X509_new_null(), *bad = sk_X509_new_null();
+    sk_X509_push(good, ca);
+    sk_X509_push(bad, other);
+    cr_assert_eq(cert_check_chain(leaf, good), 0);
+    cr_assert_eq(cert_check_chain(leaf, bad), -1);
+    cr_assert_eq(err_exit_code(), EXIT_INPUT);
+    sk_X509_free(good);
+    sk_X509_free(bad);
+    X509_free(ca);
+    X509_free(other);
+    X509_free(leaf);
+    EVP_PKEY_free(cak);
+    EVP_PKEY_free(k);
+    EVP_PKEY_free(otherk);
+}
+
+Test(parse, pem_chain_der_and_garbage)
+{
+    EVP_PKEY *k = ec_key();
+    X509 *a = make_cert(k, "a", NULL, NULL, NULL), *b = make_cert(k, "b", NULL, NULL, NULL);
+    char *pem = NULL;
+    size_t len = 0;
+    cr_assert_eq(cert_pem_append(a, &pem, &len), 0);
+    cr_assert_eq(cert_pem_append(b, &pem, &len), 0);
+    X509 *leaf;
+    STACK_OF(X509) *chain = NULL;
+    cr_assert_eq(cert_parse((uint8_t *)pem, len, "t", &leaf, &chain), 0);
+    cr_assert_eq(sk_X509_num(chain), 1);
+    X509_free(leaf);
+    sk_X509_pop_free(chain, X509_free);
+    chain = NULL;
+    /* Truncated PEM, garbage, DER with trailing bytes. */
+    cr_assert_eq(cert_parse((uint8_t *)pem, len / 3, "t", &leaf, &chain), -1);
+    cr_assert_eq(err_exit_code(), EXIT_INPUT);
+    cr_assert_eq(cert_parse((const uint8_t *)"xyz", 3, "t", &leaf, NULL), -1);
+    unsigned char *der = NULL;
+    int dl = i2d_X509(a, &der);
+    unsigned char *der2 = malloc((size_t)dl + 1);
+    memcpy(der2, der, (size_t)dl);
+    der2[dl] = 0;
+    cr_assert_eq(cert_parse(der2, (size_t)dl, "t", &leaf, NULL), 0);
+    X509_free(leaf);
+    cr_assert_eq(cert_parse(der2, (size_t)dl + 1, "t", &leaf, NULL), -1);
+    OPENSSL_free(der);
+    free(der2);
+    free(pem);
+    X509_free(a);
+    X509_free(b);
+    EVP_PKEY_free(k);
+}
