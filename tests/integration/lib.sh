@@ -103,5 +103,9 @@ issue_cert() {
   fi
 }
 free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+  local p
+  while :; do
+    p=$(( (RANDOM << 15 | RANDOM) % 20000 + 30000 ))
+    ss -Htan "( sport = :$p )" 2>/dev/null | grep -q . || { echo "$p"; return; }
+  done
 }
