@@ -24,7 +24,9 @@ struct acme_config {
     enum acme_challenge_type challenge;
     const char *http_listen;        /* http-01 built-in responder "host:port" */
     const char *webroot;            /* http-01 webroot (used when http_listen is NULL) */
-    const char *dns_hook;           /* dns-01: run as HOOK add|remove NAME VALUE */
+    const char *dns_hook;           /* dns-01: executable path, run (no shell, no PATH
+                                       lookup, P11ENROLL_PIN removed) as
+                                       HOOK add|remove _acme-challenge.NAME VALUE */
     const char *account_state;      /* file keeping the account URL, or NULL */
     const char *order_state;        /* file keeping the current order URL, or NULL */
     unsigned timeout_s;             /* overall deadline for the run; 0: 120 */

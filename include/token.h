@@ -138,7 +138,19 @@ int token_find_cert(struct token *tok, const struct token_key *key, X509 **out);
 /* Destroy a key pair and its certificate (only objects with its CKA_ID). */
 int token_destroy_key(struct token *tok, struct token_key *key);
 
-/* Change the label of the key pair and its certificate. */
+/*
+ * Destroy every object (any class) whose CKA_ID is `id`, private keys last:
+ * also the halves of a pair whose generation or destruction was interrupted.
+ * Only for ids p11enroll generated and recorded (renew's journal).  Returns
+ * the number of objects destroyed, or -1 after reporting.
+ */
+int token_destroy_id(struct token *tok, const uint8_t *id, size_t idlen);
+
+/*
+ * Change the label of the key pair and its certificate.  0; -2 when the
+ * token refuses to change labels (E_LABEL_IMMUTABLE, reported); -1 on other
+ * failures.  Objects relabelled before a failure keep the new label.
+ */
 int token_relabel_key(struct token *tok, struct token_key *key, const char *label);
 
 /*

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -624,9 +625,10 @@ deadline_ms(const struct acme *a)
 }
 
 /*
- * Sleep before the next poll: Retry-After when the server sent one (capped),
- * else the back-off, which doubles up to a cap.  Fails when the wait would
- * pass the deadline.
+ * Sleep before the next poll: the back-off, which starts short and doubles
+ * up to a cap, or longer when the server's Retry-After asks for it (capped,
+ * so a hostile value cannot park us; "0" cannot make us spin).  Fails when
+ * the wait would pass the deadline.
  */
 static int
 poll_wait(struct acme *a, long retry_after, long *backoff_ms, const char *what)
@@ -634,8 +636,11 @@ poll_wait(struct acme *a, long retry_after, long *backoff_ms, const char *what)
     long wait = *backoff_ms;
     struct timespec ts;
 
-    if (retry_after >= 0)
-        wait = (retry_after > ACME_RETRY_AFTER_MAX ? ACME_RETRY_AFTER_MAX : retry_after) * 1000L;
+    if (retry_after > 0) {
+        long ra = (retry_after > ACME_RETRY_AFTER_MAX ? ACME_RETRY_AFTER_MAX : retry_after) * 1000L;
+        if (ra > wait)
+            wait = ra;
+    }
     if (elapsed_ms(a) + wait > deadline_ms(a)) {
         err_runtime("E_TIMEOUT", "%s: still not done after %ld s (deadline)", what,
             deadline_ms(a) / 1000);
@@ -764,9 +769,26 @@ acme_post(struct acme *a, const char *url, const char *payload, bool use_jwk,
     }
 }
 
-/* A URL from a state file, or NULL (absent or unusable: then ignored). */
+/* True when both URLs have the same scheme://host:port. */
+static bool
+same_origin(const char *a, const char *b)
+{
+    const char *ha = strstr(a, "://"), *hb = strstr(b, "://");
+    size_t la, lb;
+
+    if (ha == NULL || hb == NULL)
+        return false;
+    la = (size_t)(ha - a) + 3 + strcspn(ha + 3, "/?#");
+    lb = (size_t)(hb - b) + 3 + strcspn(hb + 3, "/?#");
+    return la == lb && strncasecmp(a, b, la) == 0;
+}
+
+/*
+ * A URL from a state file, or NULL (absent or unusable: then ignored).  A
+ * URL of another server (the profile's directory changed) is ignored too.
+ */
 static char *
-state_read_url(const char *path, bool allow_http)
+state_read_url(const char *path, bool allow_http, const char *server)
 {
     uint8_t *buf = NULL;
     size_t n;
@@ -779,6 +801,11 @@ state_read_url(const char *path, bool allow_http)
         s[--n] = '\0';
     if (!acme_url_ok(s, allow_http)) {
         warnmsg("%s: not a URL, ignored", path);
+        free(buf);
+        return NULL;
+    }
+    if (!same_origin(s, server)) {
+        verbose("%s: for another server, ignored", path);
         free(buf);
         return NULL;
     }
@@ -898,7 +925,8 @@ account_register(struct acme *a)
 static int
 account_setup(struct acme *a)
 {
-    if ((a->kid = state_read_url(a->cfg->account_state, a->cfg->allow_http)) != NULL) {
+    if ((a->kid = state_read_url(a->cfg->account_state, a->cfg->allow_http,
+        a->dir.new_account)) != NULL) {
         char *san = sanitize(a->kid, 256);
         progress("account: %s", san ? san : "?");
         free(san);
@@ -945,7 +973,8 @@ order_resume(struct acme *a, const char *const *names, size_t n, char **url,
     struct acme_order *o)
 {
     struct http_response r;
-    char *saved = state_read_url(a->cfg->order_state, a->cfg->allow_http), *san;
+    char *saved = state_read_url(a->cfg->order_state, a->cfg->allow_http, a->dir.new_order);
+    char *san;
     int rc = 1;
 
     if (saved == NULL)
@@ -1348,6 +1377,7 @@ run_hook(const struct acme *a, const char *action, const char *name, const char 
             close(fd);
         }
         dup2(STDERR_FILENO, STDOUT_FILENO);
+        unsetenv("P11ENROLL_PIN");  /* the token PIN is none of the hook's business */
         execv(hook, argv);
         fprintf(stderr, "p11enroll: dns-hook %s: %s\n", hook, strerror(errno));
         _exit(127);

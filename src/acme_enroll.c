@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,87 +27,43 @@
 
 #define DEFAULT_ACCOUNT_LABEL "p11enroll-acme-account"
 
-/* ---- the account key on the token as a JWS signer ------------------------- */
-
-struct token_signer {
-    struct token *tok;
-    struct token_key *key;
-    const char *digest;
-};
-
-static int
-token_signer_sign(void *ctx, const uint8_t *in, size_t len, uint8_t **sig, size_t *siglen)
-{
-    struct token_signer *ts = ctx;
-    /* ES256 wants exactly the raw r||s the token returns; RS256 PKCS#1 v1.5. */
-    return token_sign(ts->tok, ts->key, ts->digest, in, len, sig, siglen);
-}
-
-static void
-token_signer_free(void *ctx)
-{
-    struct token_signer *ts = ctx;
-    if (ts != NULL)
-        token_key_free(ts->key);
-    free(ts);
-}
+/* ---- the account key on the token ------------------------------------------ */
 
 /*
  * The account key named by [ca] account-key (an object on the profile's
- * token), created on first use as EC P-256.  Fills *signer.
+ * token), created on first use as EC P-256.  *key is freed by the caller
+ * after the signer built on it is cleared.
  */
 static int
-account_signer(struct enroll *e, struct jws_signer *signer)
+account_key(struct enroll *e, struct token_key **key)
 {
     const char *uri = e->prof->ca.account_key;
     char *label = NULL;
-    struct token_signer *ts = NULL;
-    struct token_key *key = NULL;
-    int r;
+    int r, rc = -1;
 
-    memset(signer, 0, sizeof(*signer));
+    *key = NULL;
     if (uri != NULL) {
         if ((r = token_matches_uri(e->tok, uri, &label)) == -1)
             return -1;
         if (r == 0 || label == NULL) {
             err_input("E_ACCOUNT_KEY", "%s: [ca] account-key %s must name an object "
                 "(object=) on the profile's token %s", e->prof->name, uri, token_label(e->tok));
-            free(label);
-            return -1;
+            goto out;
         }
     } else if ((label = strdup(DEFAULT_ACCOUNT_LABEL)) == NULL) {
         return -1;
     }
-    if ((r = token_find_key(e->tok, label, NULL, 0, &key)) == -1)
-        goto fail;
+    if ((r = token_find_key(e->tok, label, NULL, 0, key)) == -1)
+        goto out;
     if (r == 1) {
         progress("creating the ACME account key %s on token %s", label, token_label(e->tok));
-        if (token_keygen(e->tok, keytype_parse("ec:p256"), label, NULL, 0, &key) == -1)
-            goto fail;
+        if (token_keygen(e->tok, keytype_parse("ec:p256"), label, NULL, 0, key) == -1)
+            goto out;
     }
-    if ((ts = calloc(1, sizeof(*ts))) == NULL)
-        goto fail;
-    if (jws_jwk_from_pkey(token_key_public(key), &signer->jwk, &signer->alg) == -1) {
-        err_runtime("E_ACCOUNT_KEY", "account key %s (%s) cannot sign ACME requests; use "
-            "EC P-256/P-384 or RSA", label, token_key_type_name(key));
-        goto fail;
-    }
-    ts->tok = e->tok;
-    ts->key = key;
-    ts->digest = jws_alg_digest(signer->alg);
-    key = NULL; /* transferred */
-    signer->sign = token_signer_sign;
-    signer->ctx = ts;
-    signer->ctx_free = token_signer_free;
+    rc = 0;
+out:
     free(label);
-    return 0;
-fail:
-    json_decref(signer->jwk);
-    signer->jwk = NULL;
-    token_key_free(key);
-    free(ts);
-    free(label);
-    return -1;
+    return rc;
 }
 
 /* ---- configuration -------------------------------------------------------- */
@@ -242,6 +199,7 @@ acme_enroll_run(struct enroll *e, bool json)
         .dns_hook = p->ca.dns_hook,
     };
     struct jws_signer signer = { 0 };
+    struct token_key *acct = NULL;
     uint8_t *hmac = NULL;
     size_t hmaclen = 0;
     const char **names = NULL;
@@ -266,7 +224,7 @@ acme_enroll_run(struct enroll *e, bool json)
         cfg.eab_hmac = hmac;
         cfg.eab_hmac_len = hmaclen;
     }
-    if (account_signer(e, &signer) == -1)
+    if (account_key(e, &acct) == -1 || jws_signer_from_token(e->tok, acct, &signer) == -1)
         goto out;
     n = e->plan->nsans;
     if ((names = calloc(n + 1, sizeof(*names))) == NULL)
@@ -291,6 +249,15 @@ acme_enroll_run(struct enroll *e, bool json)
     if (enroll_install(e, leaf, chain) == -1)
         goto out;
     (void)acme_forget_order(&cfg);
+    {
+        /* ACME CAs choose the subject; Edge servers want the planned CN (R-E3). */
+        char cn[256] = "";
+        X509_NAME_get_text_by_NID(X509_get_subject_name(leaf), NID_commonName, cn, sizeof(cn));
+        if (e->plan->kind != PLAN_NAMES && strcasecmp(cn, e->plan->cn) != 0)
+            warnmsg("the CA set the subject CN to %s, not %s (R-E3: Lync/SfB Edge expect the "
+                "Access Edge FQDN as subject); the SANs are as planned", cn[0] ? cn : "(none)",
+                e->plan->cn);
+    }
     if (!e->skip_result)
         print_result(e, leaf, chain, json);
     if (!e->skip_deploy_hook && enroll_deploy_hook(e) == -1)
@@ -302,6 +269,7 @@ out:
         free(hmac);
     }
     jws_signer_clear(&signer);
+    token_key_free(acct);
     free(names);
     free(account_state);
     free(order_state);

@@ -208,6 +208,8 @@ enroll_deploy_hook(struct enroll *e)
         return -1;
     }
     if (pid == 0) {
+        /* The hook gets the files and the key's URI, never the PIN. */
+        unsetenv("P11ENROLL_PIN");
         if (e->prof->output.cert)
             setenv("P11ENROLL_CERT", e->prof->output.cert, 1);
         if (e->prof->output.chain)

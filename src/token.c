@@ -1486,11 +1486,11 @@ token_relabel_key(struct token *tok, struct token_key *key, const char *label)
     objs[1] = key->priv;
     for (long i = 0; i < n + 2; i++) {
         if ((rv = tok->fn->C_SetAttributeValue(tok->session, objs[i], &la, 1)) != CKR_OK) {
-            err_runtime(rv == CKR_ATTRIBUTE_READ_ONLY || rv == CKR_ACTION_PROHIBITED
-                    ? "E_LABEL_IMMUTABLE" : "E_TOKEN",
+            bool immutable = rv == CKR_ATTRIBUTE_READ_ONLY || rv == CKR_ACTION_PROHIBITED;
+            err_runtime(immutable ? "E_LABEL_IMMUTABLE" : "E_TOKEN",
                 "token %s: relabelling key %s to %s: %s", tok->label, key->label, label,
                 token_rv_text(rv));
-            return -1;
+            return immutable ? -2 : -1;
         }
     }
     if ((copy = strdup(label)) == NULL)
@@ -1500,6 +1500,37 @@ token_relabel_key(struct token *tok, struct token_key *key, const char *label)
     free(key->uri);
     key->uri = NULL;
     return finish_key(tok, key);
+}
+
+int
+token_destroy_id(struct token *tok, const uint8_t *id, size_t idlen)
+{
+    CK_ATTRIBUTE tmpl = { CKA_ID, (void *)id, idlen };
+    CK_OBJECT_HANDLE objs[16];
+    CK_OBJECT_CLASS cls;
+    CK_ATTRIBUTE ca = { CKA_CLASS, &cls, sizeof(cls) };
+    long n = find_objects(tok, &tmpl, 1, objs, 16);
+    int done = 0;
+    CK_RV rv;
+
+    if (n == -1)
+        return -1;
+    /* Two passes: everything else first, private keys last. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (long i = 0; i < n; i++) {
+            bool priv = tok->fn->C_GetAttributeValue(tok->session, objs[i], &ca, 1) == CKR_OK &&
+                        cls == CKO_PRIVATE_KEY;
+            if (priv != (pass == 1))
+                continue;
+            if ((rv = tok->fn->C_DestroyObject(tok->session, objs[i])) != CKR_OK) {
+                err_runtime("E_TOKEN", "token %s: destroying an object of a key pair: %s",
+                    tok->label, token_rv_text(rv));
+                return -1;
+            }
+            done++;
+        }
+    }
+    return done;
 }
 
 int

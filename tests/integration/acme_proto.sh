@@ -39,6 +39,7 @@ verifies() { openssl verify -CAfile "$PEBBLE_ROOT" -untrusted "$PEBBLE_INTERMEDI
 cat > "$T/hook-ok" <<'EOF'
 #!/bin/sh
 echo "$1 $2 $3" >> "$HOOK_LOG"
+[ -n "${P11ENROLL_PIN:-}" ] && echo "PIN LEAKED" >> "$HOOK_LOG"
 case "$1" in
 add) exec curl -sf --noproxy '*' -d "{\"host\":\"$2.\",\"value\":\"$3\"}" "$CHALLTESTSRV/set-txt" ;;
 remove) exec curl -sf --noproxy '*' -d "{\"host\":\"$2.\"}" "$CHALLTESTSRV/clear-txt" ;;
@@ -98,6 +99,15 @@ drive st1b --http-listen "127.0.0.1:$PEBBLE_HTTP_PORT" sip.contoso.com
 expect_rc 0 "unknown saved account: issued"
 expect_err "no longer knows" "unknown saved account: re-registered"
 expect_err "account: found https://127.0.0.1:" "unknown saved account: found by key"
+
+# --- state from another server (the profile's directory changed) is ignored -
+mkdir -p "$T/st1c" && cp "$T/st1/account.pem" "$T/st1c/" && \
+    echo "https://127.0.0.2:1/my-account/1" > "$T/st1c/account-url" && \
+    echo "https://127.0.0.2:1/my-order/1" > "$T/st1c/order-url"
+drive st1c --http-listen "127.0.0.1:$PEBBLE_HTTP_PORT" sip.contoso.com
+expect_rc 0 "state of another server: issued"
+expect_err "account: found https://127.0.0.1:" "state of another server: account looked up by key"
+expect_err "order: created" "state of another server: new order"
 
 # --- RSA account key (RS256) and RSA certificate key ------------------------
 drive st2 --account-rsa --cert-rsa --http-listen "127.0.0.1:$PEBBLE_HTTP_PORT" "${NAMES[@]}"
@@ -183,8 +193,9 @@ drive st6 --challenge dns-01 --dns-hook "$T/hook-kill" sip.contoso.com contoso.c
 check "interrupted run was killed (rc $RC)" test "$RC" -eq 137
 check "interrupted run left the order URL" test -s "$T/st6/order-url"
 order=$(cat "$T/st6/order-url")
-drive st6 --challenge dns-01 --dns-hook "$T/hook-ok" sip.contoso.com contoso.com
+P11ENROLL_PIN=1234 drive st6 --challenge dns-01 --dns-hook "$T/hook-ok" sip.contoso.com contoso.com
 expect_rc 0 "resumed run: issued"
+check "the hook does not see P11ENROLL_PIN" bash -c '! grep -q "PIN LEAKED" "$1"' _ "$HOOK_LOG"
 expect_err "order: resuming $order (pending)" "resumed run continues the same order"
 expect_no_err "order: created" "resumed run opens no new order"
 
