@@ -40,6 +40,13 @@ int cmdopt_fail(bool json);
 /* Print a JSON value on stdout (indented), consuming the reference. */
 void cmdopt_print_json(json_t *v);
 
+/*
+ * A JSON string for text that came from a token or a file: as it is when
+ * it is valid UTF-8, else with every byte outside printable ASCII as '?'.
+ * Never NULL for non-NULL input.
+ */
+json_t *cmdopt_jstr(const char *s);
+
 /* RFC 3339 UTC for an ASN1_TIME ("2026-11-29T10:00:00Z"); buf >= 32 bytes. */
 void cmdopt_time(const ASN1_TIME *t, char *buf, size_t cap);
 

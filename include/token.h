@@ -124,10 +124,18 @@ int token_sign(struct token *tok, const struct token_key *key,
 
 /*
  * Store `cert` as a CKO_CERTIFICATE next to `key` (same CKA_ID and label).
- * Storing a certificate that is already there changes nothing.  The caller
- * has checked that the certificate's public key is the key's.
+ * Returns 0 when it was stored, 1 when that certificate was already there
+ * (nothing changed), -1 after reporting.  Other certificates of the key
+ * stay until token_prune_certs(): a new one is in place before the old
+ * ones go.  The caller has checked that the certificate is for the key.
  */
 int token_store_cert(struct token *tok, const struct token_key *key, X509 *cert);
+
+/* Destroy the key's certificates other than `keep`.  0, or -1 (warned). */
+int token_prune_certs(struct token *tok, const struct token_key *key, X509 *keep);
+
+/* Destroy the key's certificate `cert` (rolling a store back).  0 or -1. */
+int token_remove_cert(struct token *tok, const struct token_key *key, X509 *cert);
 
 /*
  * The certificate stored with the key's CKA_ID, if any: 0 and *out

@@ -64,6 +64,20 @@ int hex_decode(const char *hex, uint8_t **out, size_t *outlen);
  * Does not report.
  */
 int read_file_capped(const char *path, size_t cap, uint8_t **out, size_t *outlen);
+/*
+ * The same, also filling *st (may be NULL) from the descriptor that was
+ * read.  Only regular files are read (a FIFO or device gives EINVAL,
+ * a directory EISDIR), so no input can hang the program.
+ */
+struct stat;
+int read_file_capped_st(const char *path, size_t cap, uint8_t **out, size_t *outlen,
+    struct stat *st);
+
+/*
+ * A copy of a PKCS#11 URI fit for messages: the values of pin-value= and
+ * pin-source= are replaced by "(hidden)".  Never NULL (caller frees).
+ */
+char *uri_redact(const char *uri);
 
 /*
  * Write `len` bytes to `path` atomically: a temp file in the same directory,
@@ -71,6 +85,17 @@ int read_file_capped(const char *path, size_t cap, uint8_t **out, size_t *outlen
  * `path` is then left as it was.  Reports with err_runtime() on failure.
  */
 int write_file_atomic(const char *path, const void *buf, size_t len, unsigned mode);
+
+/*
+ * The two halves of write_file_atomic(), for writing several files all or
+ * nothing: file_prepare() writes, fsyncs and chmods a temp file next to
+ * `path` (refusing a `path` that is a directory) and returns its name in
+ * *tmp; file_commit() renames it into place (freeing tmp; on failure the
+ * temp file is removed); file_abort() removes and frees it (NULL is fine).
+ */
+int file_prepare(const char *path, const void *buf, size_t len, unsigned mode, char **tmp);
+int file_commit(char *tmp, const char *path);
+void file_abort(char *tmp);
 
 /*
  * Copy `in` replacing bytes outside printable ASCII with '?' and capping the

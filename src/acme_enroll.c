@@ -46,8 +46,10 @@ account_key(struct enroll *e, struct token_key **key)
         if ((r = token_matches_uri(e->tok, uri, &label)) == -1)
             return -1;
         if (r == 0 || label == NULL) {
+            char *shown = uri_redact(uri);
             err_input("E_ACCOUNT_KEY", "%s: [ca] account-key %s must name an object "
-                "(object=) on the profile's token %s", e->prof->name, uri, token_label(e->tok));
+                "(object=) on the profile's token %s", e->prof->name, shown, token_label(e->tok));
+            free(shown);
             goto out;
         }
     } else if ((label = strdup(DEFAULT_ACCOUNT_LABEL)) == NULL) {
@@ -96,6 +98,17 @@ acme_enroll_check(struct enroll *e)
         return -1;
     }
 #undef NEED
+    if (strcmp(ch, "http-01") == 0 && p->ca.http_listen != NULL) {
+        const char *colon = strrchr(p->ca.http_listen, ':');
+        char *end = NULL;
+        long port = colon ? strtol(colon + 1, &end, 10) : 0;
+        if (colon == NULL || colon == p->ca.http_listen || end == colon + 1 || *end != '\0' ||
+            port < 1 || port > 65535) {
+            err_input("E_LISTEN", "%s: [ca] http-listen = %s: expected HOST:PORT", p->name,
+                p->ca.http_listen);
+            return -1;
+        }
+    }
     if (access(p->ca.ca_bundle, R_OK) == -1) {
         err_input("E_CA_BUNDLE", "%s: [ca] ca-bundle %s: %s", p->name, p->ca.ca_bundle,
             strerror(errno));
@@ -203,7 +216,7 @@ acme_enroll_run(struct enroll *e, bool json)
     uint8_t *hmac = NULL;
     size_t hmaclen = 0;
     const char **names = NULL;
-    char *account_state = NULL, *order_state = NULL, *chain_pem = NULL;
+    char *account_state = NULL, *order_state = NULL, *order_key = NULL, *chain_pem = NULL;
     X509 *leaf = NULL;
     STACK_OF(X509) *chain = NULL;
     size_t n;
@@ -224,7 +237,15 @@ acme_enroll_run(struct enroll *e, bool json)
         cfg.eab_hmac = hmac;
         cfg.eab_hmac_len = hmaclen;
     }
-    if (account_key(e, &acct) == -1 || jws_signer_from_token(e->tok, acct, &signer) == -1)
+    if (account_key(e, &acct) == -1)
+        goto out;
+    if (EVP_PKEY_eq(token_key_public(acct), token_key_public(e->key)) == 1) {
+        err_input("E_ACCOUNT_KEY", "%s: [ca] account-key names the certificate key %s; the CA "
+            "refuses a CSR signed by the account key: use a separate object", p->name,
+            token_key_label(e->key));
+        goto out;
+    }
+    if (jws_signer_from_token(e->tok, acct, &signer) == -1)
         goto out;
     n = e->plan->nsans;
     if ((names = calloc(n + 1, sizeof(*names))) == NULL)
@@ -234,6 +255,25 @@ acme_enroll_run(struct enroll *e, bool json)
     if (n == 0) {
         names[0] = e->plan->cn;
         n = 1;
+    }
+    /*
+     * A saved order belongs to the key it was opened for: when the key has
+     * changed since (regenerated, rotated), the old order is dropped.
+     */
+    if (state_path(p, "acme-order.key", &order_key) == -1)
+        goto out;
+    {
+        uint8_t *saved = NULL;
+        size_t slen;
+        const char *spki = token_key_spki_sha256(e->key);
+        if (read_file_capped(order_key, 128, &saved, &slen) == 0 &&
+            (slen < 64 || memcmp(saved, spki, 64) != 0)) {
+            progress("order: the saved order was for another key; starting a new one");
+            (void)acme_forget_order(&cfg);
+        }
+        free(saved);
+        if (write_file_atomic(order_key, spki, strlen(spki), 0600) == -1)
+            goto out;
     }
     if (acme_issue(&cfg, &signer, names, n, make_csr, e, &chain_pem) == -1)
         goto out;
@@ -249,6 +289,7 @@ acme_enroll_run(struct enroll *e, bool json)
     if (enroll_install(e, leaf, chain) == -1)
         goto out;
     (void)acme_forget_order(&cfg);
+    (void)unlink(order_key);
     {
         /* ACME CAs choose the subject; Edge servers want the planned CN (R-E3). */
         char cn[256] = "";
@@ -273,6 +314,7 @@ out:
     free(names);
     free(account_state);
     free(order_state);
+    free(order_key);
     free(chain_pem);
     X509_free(leaf);
     sk_X509_pop_free(chain, X509_free);

@@ -112,6 +112,10 @@ cmd_csr(int argc, char **argv)
         cmdopt_usage_error("--profile is required");
         return cmdopt_fail(json);
     }
+    if (der && out == NULL && json) {
+        cmdopt_usage_error("--der --json needs --out: JSON carries a PEM request only");
+        return cmdopt_fail(json);
+    }
     if (der && out == NULL && isatty(STDOUT_FILENO)) {
         cmdopt_usage_error("--der without --out would write binary to the terminal");
         return cmdopt_fail(json);

@@ -122,8 +122,15 @@ cmd_enroll(int argc, char **argv)
         goto fail;
     if (enroll_open(&e, &over) == -1 || enroll_key(&e, KEY_ANY) == -1)
         goto fail;
-    if ((manual ? enroll_manual(&e, json) : acme_enroll_run(&e, json)) == -1)
+    if (manual ? enroll_manual(&e, json) == -1 : acme_enroll_run(&e, json) == -1) {
+        /*
+         * Offline: a key made for a request that was never written goes again.
+         * ACME keeps it: a rerun resumes the order, which is bound to the key.
+         */
+        if (manual && e.key_created && token_destroy_key(e.tok, e.key) == 0)
+            warnmsg("the key generated for this request was destroyed again");
         goto fail;
+    }
     goto done;
 fail:
     rc = cmdopt_fail(json);

@@ -2,6 +2,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <libgen.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/pem.h>
 
@@ -28,6 +32,24 @@ static const char usage[] =
     "\n" CMDOPT_PIN_HELP
     "Exit codes: 0 done, 1 token or PIN failure, label or id taken, 2 usage error.\n";
 
+/* Refuse --pubout before the key exists when its directory cannot take it. */
+static int
+check_pubout(const char *path)
+{
+    char *copy = strdup(path);
+    const char *dir = copy ? dirname(copy) : ".";
+    struct stat st;
+    int rc = 0;
+
+    if ((stat(path, &st) == 0 && S_ISDIR(st.st_mode)) || access(dir, W_OK | X_OK) == -1) {
+        err_runtime("E_FILE", "--pubout %s: cannot write there (%s)", path,
+            errno ? strerror(errno) : "a directory");
+        rc = -1;
+    }
+    free(copy);
+    return rc;
+}
+
 int
 cmd_keygen(int argc, char **argv)
 {
@@ -50,6 +72,7 @@ cmd_keygen(int argc, char **argv)
     struct token *tok = NULL;
     struct token_key *key = NULL;
     bool json = false;
+    json_t *probe = NULL;
     int c, rc = EXIT_DONE;
 
     opterr = 0;
@@ -76,16 +99,20 @@ cmd_keygen(int argc, char **argv)
     else if ((type = keytype_parse(typestr)) == NULL)
         err_input("E_KEY_TYPE", "--type %s: unknown key type (one of %s)", typestr,
             keytype_all());
-    else if (*label == '\0' || strlen(label) > 255)
-        err_input("E_LABEL", "--label: must be 1 to 255 bytes");
+    else if (*label == '\0' || strlen(label) > 255 || (probe = json_string(label)) == NULL)
+        err_input("E_LABEL", "--label: must be 1 to 255 bytes of UTF-8");
+    else if (pubout != NULL && check_pubout(pubout) == -1)
+        ;
     else if (idhex != NULL && (hex_decode(idhex, &id, &idlen) == -1 || idlen > 64))
         err_input("E_ID", "--id %s: not hex, or longer than 64 bytes", idhex);
     else
         goto run;
     free(id);
+    json_decref(probe);
     return cmdopt_fail(json);
 
 run:
+    json_decref(probe);
     if (token_open(&to, &tok) == -1 || token_keygen(tok, type, label, id, idlen, &key) == -1)
         goto fail;
     if (pubout != NULL) {
@@ -96,8 +123,9 @@ run:
             (n = BIO_get_mem_data(b, &pem)) <= 0 ||
             write_file_atomic(pubout, pem, (size_t)n, 0644) == -1) {
             BIO_free(b);
-            /* The key exists; say so, so the operator is not surprised. */
-            warnmsg("key %s was generated, but its public key was not written", label);
+            /* A command that fails leaves no key behind. */
+            if (token_destroy_key(tok, key) == 0)
+                warnmsg("the new key %s was destroyed again", label);
             goto fail;
         }
         BIO_free(b);

@@ -46,18 +46,20 @@ one_key(struct token *tok, struct token_key *key, void *arg)
         cmdopt_time(X509_get0_notAfter(cert), notafter, sizeof(notafter));
     }
     if (l->json) {
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:b}",
-            "label", token_key_label(key), "id", idhex ? idhex : "",
+        json_t *o = json_pack("{s:o, s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:b}",
+            "label", cmdopt_jstr(token_key_label(key)), "id", idhex ? idhex : "",
             "type", token_key_type_name(key), "uri", token_key_uri(key),
             "spki_sha256", token_key_spki_sha256(key),
             "sensitive", f.sensitive, "always_sensitive", f.always_sensitive,
             "extractable", f.extractable, "never_extractable", f.never_extractable,
             "local", f.local);
         json_object_set_new(o, "certificate", cert == NULL ? json_null()
-            : json_pack("{s:s, s:s}", "subject", subject ? subject : "", "not_after", notafter));
+            : json_pack("{s:o, s:s}", "subject", cmdopt_jstr(subject ? subject : ""),
+                "not_after", notafter));
         json_array_append_new(l->keys, o);
     } else {
-        printf("%s\n  id %s, %s%s%s%s\n", token_key_label(key), idhex ? idhex : "",
+        char *label = sanitize(token_key_label(key), 256);
+        printf("%s\n  id %s, %s%s%s%s\n", label ? label : "?", idhex ? idhex : "",
             token_key_type_name(key), f.sensitive ? ", sensitive" : ", NOT sensitive",
             f.never_extractable && !f.extractable ? ", never extractable"
                 : f.extractable ? ", EXTRACTABLE" : ", not extractable",
@@ -67,6 +69,7 @@ one_key(struct token *tok, struct token_key *key, void *arg)
             printf("  certificate %s, expires %s\n", subject ? subject : "?", notafter);
         else
             printf("  no certificate\n");
+        free(label);
     }
     l->n++;
     free(subject);
@@ -115,8 +118,8 @@ cmd_keys(int argc, char **argv)
     if (token_open(&to, &tok) == -1 || token_each_key(tok, one_key, &l) == -1) {
         rc = cmdopt_fail(l.json);
     } else if (l.json) {
-        cmdopt_print_json(json_pack("{s:s, s:s, s:O}", "token", token_uri(tok),
-            "label", token_label(tok), "keys", l.keys));
+        cmdopt_print_json(json_pack("{s:s, s:o, s:O}", "token", token_uri(tok),
+            "label", cmdopt_jstr(token_label(tok)), "keys", l.keys));
     } else if (l.n == 0) {
         printf("no private keys on token %s\n", token_label(tok));
     }

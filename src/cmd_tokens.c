@@ -52,9 +52,10 @@ one_token(const struct token_desc *d, void *arg)
                 json_boolean(d->flags & flag_names[i].flag));
         for (size_t i = 0; d->gen[i] != NULL; i++)
             json_array_append_new(gen, json_string(d->gen[i]->name));
-        json_array_append_new(l->tokens, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:s?, s:s?}",
-            "module", d->module, "uri", d->uri, "label", d->label,
-            "manufacturer", d->manufacturer, "model", d->model, "serial", d->serial,
+        json_array_append_new(l->tokens, json_pack("{s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:s?, s:s?}",
+            "module", cmdopt_jstr(d->module), "uri", d->uri, "label", cmdopt_jstr(d->label),
+            "manufacturer", cmdopt_jstr(d->manufacturer), "model", cmdopt_jstr(d->model),
+            "serial", cmdopt_jstr(d->serial),
             "flags", flags, "keygen", gen, "family", d->family, "notes", d->family_notes));
         return 0;
     }

@@ -52,6 +52,22 @@ cmdopt_print_json(json_t *v)
     json_decref(v);
 }
 
+json_t *
+cmdopt_jstr(const char *s)
+{
+    json_t *j;
+    char *clean;
+
+    if (s == NULL)
+        return json_null();
+    if ((j = json_string(s)) != NULL)
+        return j;
+    clean = sanitize(s, 4096);
+    j = json_string(clean ? clean : "?");
+    free(clean);
+    return j;
+}
+
 void
 cmdopt_time(const ASN1_TIME *t, char *buf, size_t cap)
 {

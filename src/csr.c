@@ -383,6 +383,7 @@ cert_parse(const uint8_t *buf, size_t len, const char *what, X509 **leaf, STACK_
     int n = 0, rc = -1;
 
     *leaf = NULL;
+    ERR_clear_error();  /* judge only what this parse leaves behind */
     if (len >= 11 && memmem(buf, len, "-----BEGIN ", 11) != NULL) {
         if ((b = BIO_new_mem_buf(buf, (int)len)) == NULL)
             goto out;
@@ -409,6 +410,10 @@ cert_parse(const uint8_t *buf, size_t len, const char *what, X509 **leaf, STACK_
                 what);
             goto out;
         }
+    }
+    if (X509_get0_pubkey(*leaf) == NULL) {
+        err_input("E_CERT_FILE", "%s: the certificate's public key cannot be read", what);
+        goto out;
     }
     rc = 0;
 out:
@@ -483,11 +488,20 @@ cert_check_names(X509 *cert, const struct plan *plan)
         goto out;
     for (int i = 0; i < n; i++) {
         GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-        if (g->type != GEN_DNS)
-            continue;
+        /* The plan has DNS names only: an IP, URI or e-mail SAN is an extra name. */
+        if (g->type != GEN_DNS) {
+            err_runtime("E_NAMES", "the certificate carries a non-DNS subjectAltName (type %d), "
+                "which is not in the plan", g->type);
+            goto out;
+        }
         const ASN1_IA5STRING *s = g->d.dNSName;
-        char *name = strndup((const char *)ASN1_STRING_get0_data(s),
-            (size_t)ASN1_STRING_length(s));
+        size_t slen = (size_t)ASN1_STRING_length(s);
+        const char *data = (const char *)ASN1_STRING_get0_data(s);
+        if (memchr(data, '\0', slen) != NULL) {
+            err_runtime("E_NAMES", "the certificate carries a DNS name with a NUL byte");
+            goto out;
+        }
+        char *name = strndup(data, slen);
         if (name == NULL)
             goto out;
         for (char *c = name; *c; c++)
@@ -512,7 +526,8 @@ cert_check_names(X509 *cert, const struct plan *plan)
         }
     }
     for (size_t j = 0; j < nhave; j++) {
-        bool found = false;
+        /* No SAN planned: CAs (public ones must) repeat the CN as a SAN. */
+        bool found = plan->nsans == 0 && strcasecmp(have[j], plan->cn) == 0;
         for (size_t i = 0; i < plan->nsans && !found; i++)
             found = strcmp(have[j], plan->sans[i].name) == 0;
         if (!found) {

@@ -2,6 +2,8 @@
 #include "enroll.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,9 +136,10 @@ enroll_install(struct enroll *e, X509 *leaf, STACK_OF(X509) *chain)
     const char *out_cert = e->prof ? e->prof->output.cert : NULL;
     const char *out_chain = e->prof ? e->prof->output.chain : NULL;
     const char *out_full = e->prof ? e->prof->output.fullchain : NULL;
-    char *leafpem = NULL, *chainpem = NULL, *fullpem = NULL;
+    char *leafpem = NULL, *chainpem = NULL, *fullpem = NULL, *tmp[3] = { NULL, NULL, NULL };
+    const char *targets[3] = { out_cert, out_chain, out_full };
     size_t leaflen = 0, chainlen = 0, fulllen = 0;
-    int rc = -1;
+    int rc = -1, stored = -1;
 
     /* 1. Which key: the selected one, or the one whose public key this is. */
     if (e->key != NULL) {
@@ -178,36 +181,63 @@ enroll_install(struct enroll *e, X509 *leaf, STACK_OF(X509) *chain)
         (out_chain && check_writable(out_chain, "chain") == -1) ||
         (out_full && check_writable(out_full, "fullchain") == -1))
         goto out;
-    /* 3. The token, then the files. */
-    if (token_store_cert(e->tok, e->key, leaf) == -1)
+    /*
+     * All or nothing: the files are written to temp files first; then the
+     * certificate goes on the token (beside the old one); then the files
+     * are renamed into place; only then do the old certificates go.
+     */
+    if ((out_cert && file_prepare(out_cert, leafpem, leaflen, 0644, &tmp[0]) == -1) ||
+        (out_chain && file_prepare(out_chain, chainpem ? chainpem : "", chainlen, 0644,
+                          &tmp[1]) == -1) ||
+        (out_full && file_prepare(out_full, fullpem, fulllen, 0644, &tmp[2]) == -1))
         goto out;
-    if ((out_cert && write_file_atomic(out_cert, leafpem, leaflen, 0644) == -1) ||
-        (out_chain && write_file_atomic(out_chain, chainpem ? chainpem : "", chainlen, 0644) == -1) ||
-        (out_full && write_file_atomic(out_full, fullpem, fulllen, 0644) == -1))
+    if ((stored = token_store_cert(e->tok, e->key, leaf)) == -1)
         goto out;
+    for (int i = 0; i < 3; i++) {
+        if (tmp[i] == NULL)
+            continue;
+        int r = file_commit(tmp[i], targets[i]);
+        tmp[i] = NULL; /* freed by file_commit */
+        if (r == -1) {
+            if (stored == 0)
+                (void)token_remove_cert(e->tok, e->key, leaf);
+            goto out;
+        }
+    }
+    (void)token_prune_certs(e->tok, e->key, leaf);
     rc = 0;
 out:
+    for (int i = 0; i < 3; i++)
+        file_abort(tmp[i]);
     free(leafpem);
     free(chainpem);
     free(fullpem);
     return rc;
 }
 
+#define HOOK_TIMEOUT_S 300
+
 int
 enroll_deploy_hook(struct enroll *e)
 {
     const char *cmd = e->prof->hooks.deploy;
-    pid_t pid;
-    int status;
+    pid_t pid, r;
+    int status, devnull;
 
     if (cmd == NULL)
         return 0;
     progress("running the deploy hook");
+    fflush(NULL);   /* nothing buffered may be written twice or after the hook's output */
     if ((pid = fork()) == -1) {
         err_runtime("E_HOOK", "[hooks] deploy: fork: %s", strerror(errno));
         return -1;
     }
     if (pid == 0) {
+        /* Its own process group (so a timeout ends all of it); stdout is ours for --json. */
+        setpgid(0, 0);
+        if ((devnull = open("/dev/null", O_RDONLY)) != -1)
+            dup2(devnull, STDIN_FILENO);
+        dup2(STDERR_FILENO, STDOUT_FILENO);
         /* The hook gets the files and the key's URI, never the PIN. */
         unsetenv("P11ENROLL_PIN");
         if (e->prof->output.cert)
@@ -222,11 +252,23 @@ enroll_deploy_hook(struct enroll *e)
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
-    while (waitpid(pid, &status, 0) == -1)
-        if (errno != EINTR) {
+    for (int waited = 0;; waited++) {
+        r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            break;
+        if (r == -1 && errno != EINTR) {
             err_runtime("E_HOOK", "[hooks] deploy: waitpid: %s", strerror(errno));
             return -1;
         }
+        if (waited >= HOOK_TIMEOUT_S * 10) {
+            kill(-pid, SIGKILL);
+            (void)waitpid(pid, &status, 0);
+            err_runtime("E_HOOK", "[hooks] deploy (%s) did not finish in %d s and was killed; "
+                "the certificate is installed", cmd, HOOK_TIMEOUT_S);
+            return -1;
+        }
+        usleep(100 * 1000);
+    }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         err_runtime("E_HOOK", "[hooks] deploy (%s) failed with %s %d; the certificate is "
             "installed", cmd, WIFEXITED(status) ? "exit status" : "signal",

@@ -2,6 +2,8 @@
 #include "pin.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,9 +52,10 @@ pin_from_file(const char *path, const char *what, struct pin **out)
     *out = NULL;
     if (strncmp(path, "file:", 5) == 0)
         path += 5;
-    if (read_file_capped(path, PIN_FILE_MAX, &buf, &len) == -1) {
+    if (read_file_capped_st(path, PIN_FILE_MAX, &buf, &len, &st) == -1) {
         err_input("E_PIN_FILE", "%s %s: %s", what, path,
-            errno == EFBIG ? "larger than 4 KiB, not a PIN file" : strerror(errno));
+            errno == EFBIG ? "larger than 4 KiB, not a PIN file"
+            : errno == EINVAL ? "not a regular file" : strerror(errno));
         return -1;
     }
     if (len > 0 && buf[len - 1] == '\n')
@@ -66,7 +69,7 @@ pin_from_file(const char *path, const char *what, struct pin **out)
             len == 0 ? "empty" : "more than one line");
         return -1;
     }
-    if (stat(path, &st) == 0 && (st.st_mode & 077) != 0)
+    if ((st.st_mode & 077) != 0)
         warnmsg("%s %s is readable by group or others (mode %03o); use 0600",
             what, path, (unsigned)(st.st_mode & 0777));
     return pin_new((char *)buf, len, what, out);
@@ -89,56 +92,79 @@ pin_from_value(const char *value, const char *what, struct pin **out)
     return pin_new(copy, strlen(copy), what, out);
 }
 
+/* The terminal state to restore if a signal arrives while echo is off. */
+static int tty_fd = -1;
+static struct termios tty_saved;
+
+static void
+restore_tty(int sig)
+{
+    if (tty_fd != -1)
+        (void)tcsetattr(tty_fd, TCSAFLUSH, &tty_saved);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 int
 pin_prompt(const char *prompt, struct pin **out)
 {
-    struct termios old, quiet;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    FILE *tty;
+    struct termios quiet;
+    struct sigaction sa = { .sa_handler = restore_tty }, old[3];
+    const int sigs[3] = { SIGINT, SIGTERM, SIGHUP };
+    char buf[256];
+    size_t n = 0;
+    int fd, rc = -1;
 
     *out = NULL;
     if (!isatty(STDIN_FILENO))
         return 1;
-    if ((tty = fopen("/dev/tty", "r+")) == NULL)
+    if ((fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)) == -1)
         return 1;
-    fprintf(tty, "%s", prompt);
-    fflush(tty);
-    if (tcgetattr(fileno(tty), &old) == -1) {
-        fclose(tty);
+    if (tcgetattr(fd, &tty_saved) == -1) {
+        close(fd);
         return 1;
     }
-    quiet = old;
+    quiet = tty_saved;
     quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
     quiet.c_lflag |= ICANON;
-    (void)tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
-    n = getline(&line, &cap, tty);
-    (void)tcsetattr(fileno(tty), TCSAFLUSH, &old);
-    fprintf(tty, "\n");
-    fclose(tty);
-    if (n <= 0) {
-        if (line != NULL) {
-            wipe(line, cap);
-            free(line);
-        }
-        err_input("E_PIN", "no PIN entered");
-        return -1;
+    tty_fd = fd;
+    for (int i = 0; i < 3; i++)
+        sigaction(sigs[i], &sa, &old[i]);
+    /* Never read a PIN with echo on. */
+    if (tcsetattr(fd, TCSAFLUSH, &quiet) == -1) {
+        err_runtime("E_PIN", "cannot turn off echo on the terminal; not reading the PIN");
+        goto out;
     }
-    if (line[n - 1] == '\n')
-        line[--n] = '\0';
+    (void)!write(fd, prompt, strlen(prompt));
+    /* read(), not stdio: no library buffer keeps a copy of the PIN. */
+    for (;;) {
+        char c;
+        ssize_t r = read(fd, &c, 1);
+        if (r == -1 && errno == EINTR)
+            continue;
+        if (r <= 0 || c == '\n')
+            break;
+        if (n < sizeof(buf) - 1)
+            buf[n++] = c;
+        c = 0;
+    }
+    (void)tcsetattr(fd, TCSAFLUSH, &tty_saved);
+    (void)!write(fd, "\n", 1);
+    if (n > 0 && buf[n - 1] == '\r')
+        n--;
     if (n == 0) {
-        wipe(line, cap);
-        free(line);
         err_input("E_PIN", "no PIN entered");
-        return -1;
+        goto out;
     }
-    /* getline's buffer may be larger than the PIN: wipe all of it on free. */
-    if (pin_new(line, cap, "prompt", out) == -1) {
-        wipe(line, cap);
-        free(line);
-        return -1;
-    }
-    (*out)->len = (size_t)n;
-    return 0;
+    buf[n] = '\0';
+    if (pin_from_value(buf, "prompt", out) == -1)
+        goto out;
+    rc = 0;
+out:
+    wipe(buf, sizeof(buf));
+    for (int i = 0; i < 3; i++)
+        sigaction(sigs[i], &old[i], NULL);
+    tty_fd = -1;
+    close(fd);
+    return rc;
 }

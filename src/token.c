@@ -395,11 +395,13 @@ token_open(const struct token_opts *opts, struct token **out)
     CK_ATTRIBUTE *a;
     CK_RV rv;
     int r;
+    /* Messages name the URI, but never a PIN it may carry. */
+    char *shown = uri_redact(opts->uri);
 
     *out = NULL;
     if (opts->uri == NULL || strncmp(opts->uri, "pkcs11:", 7) != 0) {
-        err_input("E_URI", "token URI %s: not a pkcs11: URI",
-            opts->uri ? opts->uri : "(none)");
+        err_input("E_URI", "token URI %s: not a pkcs11: URI", opts->uri ? shown : "(none)");
+        free(shown);
         return -1;
     }
     if ((uri = p11_kit_uri_new()) == NULL || (tok = calloc(1, sizeof(*tok))) == NULL) {
@@ -411,11 +413,11 @@ token_open(const struct token_opts *opts, struct token **out)
      * never matches an object, and we also honour module-path/module-name.
      */
     if ((r = p11_kit_uri_parse(opts->uri, P11_KIT_URI_FOR_ANY, uri)) != P11_KIT_URI_OK) {
-        err_input("E_URI", "token URI %s: %s", opts->uri, p11_kit_uri_message(r));
+        err_input("E_URI", "token URI %s: %s", shown, p11_kit_uri_message(r));
         goto fail;
     }
     if (p11_kit_uri_any_unrecognized(uri)) {
-        err_input("E_URI", "token URI %s: unrecognised attribute", opts->uri);
+        err_input("E_URI", "token URI %s: unrecognised attribute", shown);
         goto fail;
     }
     if (module_path == NULL)
@@ -426,11 +428,11 @@ token_open(const struct token_opts *opts, struct token **out)
     if (nmatch != 1) {
         list_candidates(list, sizeof(list), nmatch ? match : all, nmatch ? nmatch : nall);
         if (nmatch == 0)
-            err_runtime("E_NO_TOKEN", "no token matches %s; tokens present: %s", opts->uri,
+            err_runtime("E_NO_TOKEN", "no token matches %s; tokens present: %s", shown,
                 nall ? list : "none");
         else
             err_runtime("E_AMBIGUOUS_TOKEN", "%zu tokens match %s: %s; add token= or serial=",
-                nmatch, opts->uri, list);
+                nmatch, shown, list);
         goto fail;
     }
     tok->fn = match[0].fn;
@@ -473,10 +475,12 @@ token_open(const struct token_opts *opts, struct token **out)
     if (opts->login && token_login(tok, opts, uri) == -1)
         goto fail;
     p11_kit_uri_free(uri);
+    free(shown);
     *out = tok;
     return 0;
 fail:
     p11_kit_uri_free(uri);
+    free(shown);
     token_close(tok);
     return -1;
 }
@@ -493,7 +497,9 @@ token_matches_uri(const struct token *tok, const char *s, char **object)
         return -1;
     if (strncmp(s, "pkcs11:", 7) != 0 ||
         (r = p11_kit_uri_parse(s, P11_KIT_URI_FOR_ANY, uri)) != P11_KIT_URI_OK) {
-        err_input("E_URI", "%s: not a valid PKCS#11 URI", s);
+        char *shown = uri_redact(s);
+        err_input("E_URI", "%s: not a valid PKCS#11 URI", shown);
+        free(shown);
         goto out;
     }
     if (!p11_kit_uri_match_token_info(uri, &tok->info)) {
@@ -828,6 +834,11 @@ load_key(struct token *tok, CK_OBJECT_HANDLE priv, struct token_key **out)
         err_runtime("E_TOKEN", "key %s: C_GetAttributeValue: %s", key->label, token_rv_text(rv));
         goto fail;
     }
+    if (small[0].ulValueLen != sizeof(kt)) {
+        err_runtime("E_KEY", "key %s on token %s does not report its key type", key->label,
+            tok->label);
+        goto fail;
+    }
     key->always_auth = small[1].ulValueLen == sizeof(always) && always == CK_TRUE;
     if (key->id == NULL || key->idlen == 0) {
         err_runtime("E_KEY", "key %s on token %s has no CKA_ID; cannot pair it with its public key",
@@ -957,6 +968,8 @@ token_find_key_by_public(struct token *tok, EVP_PKEY *pub, struct token_key **ou
     long n;
 
     *out = NULL;
+    if (pub == NULL)
+        return 1;
     if ((n = find_public_by_value(tok, pub, pubs, 4)) == -1)
         return -1;
     for (long i = 0; i < n; i++) {
@@ -1364,6 +1377,33 @@ token_find_cert(struct token *tok, const struct token_key *key, X509 **out)
     return 0;
 }
 
+/* Certificates stored with the key's CKA_ID, up to `max`.  -1 after reporting. */
+static long
+key_certs(struct token *tok, const struct token_key *key, CK_OBJECT_HANDLE *found, CK_ULONG max)
+{
+    CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
+    CK_ATTRIBUTE find[] = {
+        { CKA_CLASS, &cls, sizeof(cls) },
+        { CKA_ID, key->id, key->idlen },
+    };
+    return find_objects(tok, find, 2, found, max);
+}
+
+/* Does the certificate object hold exactly this DER? */
+static bool
+cert_is(struct token *tok, CK_OBJECT_HANDLE obj, const unsigned char *der, size_t len)
+{
+    uint8_t *v;
+    size_t vlen;
+    bool same;
+
+    if (get_attr(tok, obj, CKA_VALUE, &v, &vlen) != 0)
+        return false;
+    same = vlen == len && memcmp(v, der, len) == 0;
+    free(v);
+    return same;
+}
+
 int
 token_store_cert(struct token *tok, const struct token_key *key, X509 *cert)
 {
@@ -1385,25 +1425,14 @@ token_store_cert(struct token *tok, const struct token_key *key, X509 *cert)
         err_runtime("E_CERT", "cannot encode the certificate");
         goto out;
     }
-    CK_ATTRIBUTE find[] = {
-        { CKA_CLASS, &cls, sizeof(cls) },
-        { CKA_ID, key->id, key->idlen },
-    };
-    if ((nold = find_objects(tok, find, 2, old, 8)) == -1)
+    if ((nold = key_certs(tok, key, old, 8)) == -1)
         goto out;
-    for (long i = 0; i < nold; i++) {
-        uint8_t *der;
-        size_t len;
-        if (get_attr(tok, old[i], CKA_VALUE, &der, &len) == 0) {
-            bool same = len == (size_t)lv && memcmp(der, value, len) == 0;
-            free(der);
-            if (same && nold == 1) {
-                verbose("certificate already stored with key %s", key->label);
-                rc = 0;
-                goto out;
-            }
+    for (long i = 0; i < nold; i++)
+        if (cert_is(tok, old[i], value, (size_t)lv)) {
+            verbose("certificate already stored with key %s", key->label);
+            rc = 1;
+            goto out;
         }
-    }
     CK_ATTRIBUTE tmpl[] = {
         { CKA_CLASS, &cls, sizeof(cls) },
         { CKA_CERTIFICATE_TYPE, &ct, sizeof(ct) },
@@ -1422,11 +1451,6 @@ token_store_cert(struct token *tok, const struct token_key *key, X509 *cert)
             token_rv_text(rv));
         goto out;
     }
-    /* The new one is in place; only now drop what it replaces. */
-    for (long i = 0; i < nold; i++)
-        if ((rv = tok->fn->C_DestroyObject(tok->session, old[i])) != CKR_OK)
-            warnmsg("token %s: could not remove the previous certificate of %s: %s",
-                tok->label, key->label, token_rv_text(rv));
     rc = 0;
 out:
     OPENSSL_free(value);
@@ -1434,6 +1458,48 @@ out:
     OPENSSL_free(issuer);
     OPENSSL_free(serial);
     return rc;
+}
+
+/*
+ * Destroy the key's certificates that are (`match`) or are not (!`match`)
+ * `cert`: pruning the previous ones after a switch, or rolling back.
+ */
+static int
+drop_certs(struct token *tok, const struct token_key *key, X509 *cert, bool match)
+{
+    unsigned char *der = NULL;
+    int len = i2d_X509(cert, &der), rc = 0;
+    CK_OBJECT_HANDLE objs[8];
+    long n;
+    CK_RV rv;
+
+    if (len <= 0 || (n = key_certs(tok, key, objs, 8)) == -1) {
+        OPENSSL_free(der);
+        return -1;
+    }
+    for (long i = 0; i < n; i++) {
+        if (cert_is(tok, objs[i], der, (size_t)len) != match)
+            continue;
+        if ((rv = tok->fn->C_DestroyObject(tok->session, objs[i])) != CKR_OK) {
+            warnmsg("token %s: could not remove a certificate of %s: %s", tok->label,
+                key->label, token_rv_text(rv));
+            rc = -1;
+        }
+    }
+    OPENSSL_free(der);
+    return rc;
+}
+
+int
+token_prune_certs(struct token *tok, const struct token_key *key, X509 *keep)
+{
+    return drop_certs(tok, key, keep, false);
+}
+
+int
+token_remove_cert(struct token *tok, const struct token_key *key, X509 *cert)
+{
+    return drop_certs(tok, key, cert, true);
 }
 
 /* ---- destroy, relabel, enumerate keys ---------------------------------------- */

@@ -212,16 +212,26 @@ fail:
 }
 
 int
-read_file_capped(const char *path, size_t cap, uint8_t **out, size_t *outlen)
+read_file_capped_st(const char *path, size_t cap, uint8_t **out, size_t *outlen, struct stat *st)
 {
     uint8_t *buf = NULL;
     size_t n = 0;
-    int fd, saved;
+    struct stat sb;
+    int fd, saved, flags;
 
     *out = NULL;
     *outlen = 0;
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+    /* Non-blocking open: a FIFO must not hang us before fstat says what it is. */
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)) == -1)
         return -1;
+    if (fstat(fd, &sb) == -1)
+        goto fail;
+    if (!S_ISREG(sb.st_mode)) {
+        errno = S_ISDIR(sb.st_mode) ? EISDIR : EINVAL;
+        goto fail;
+    }
+    if ((flags = fcntl(fd, F_GETFL)) == -1 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) == -1)
+        goto fail;
     if ((buf = malloc(cap + 1)) == NULL)
         goto fail;
     for (;;) {
@@ -243,6 +253,8 @@ read_file_capped(const char *path, size_t cap, uint8_t **out, size_t *outlen)
     buf[n] = '\0';
     *out = buf;
     *outlen = n;
+    if (st != NULL)
+        *st = sb;
     return 0;
 fail:
     saved = errno;
@@ -256,13 +268,25 @@ fail:
 }
 
 int
-write_file_atomic(const char *path, const void *buf, size_t len, unsigned mode)
+read_file_capped(const char *path, size_t cap, uint8_t **out, size_t *outlen)
+{
+    return read_file_capped_st(path, cap, out, outlen, NULL);
+}
+
+int
+file_prepare(const char *path, const void *buf, size_t len, unsigned mode, char **tmpout)
 {
     char *dircopy = NULL, *tmp = NULL;
     const char *dir;
     const uint8_t *p = buf;
+    struct stat st;
     int fd = -1, rc = -1;
 
+    *tmpout = NULL;
+    if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        err_runtime("E_FILE", "%s: is a directory, not a file", path);
+        return -1;
+    }
     if ((dircopy = strdup(path)) == NULL) {
         err_runtime("E_FILE", "%s: out of memory", path);
         goto out;
@@ -274,8 +298,7 @@ write_file_atomic(const char *path, const void *buf, size_t len, unsigned mode)
         goto out;
     }
     if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
-        err_runtime("E_FILE", "%s: cannot create a file in %s: %s", path, dir,
-            strerror(errno));
+        err_runtime("E_FILE", "%s: cannot create a file in %s: %s", path, dir, strerror(errno));
         free(tmp);
         tmp = NULL;
         goto out;
@@ -300,25 +323,60 @@ write_file_atomic(const char *path, const void *buf, size_t len, unsigned mode)
         goto out;
     }
     fd = -1;
-    if (rename(tmp, path) == -1) {
-        err_runtime("E_FILE", "%s: rename: %s", path, strerror(errno));
-        goto out;
-    }
-    /* Make the rename itself durable. */
-    if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
-        (void)fsync(fd);
-        close(fd);
-        fd = -1;
-    }
+    *tmpout = tmp;
+    tmp = NULL; /* transferred */
     rc = 0;
 out:
     if (fd != -1)
         close(fd);
-    if (rc != 0 && tmp != NULL)
+    if (tmp != NULL) {
         unlink(tmp);
-    free(tmp);
+        free(tmp);
+    }
     free(dircopy);
     return rc;
+}
+
+int
+file_commit(char *tmp, const char *path)
+{
+    char *dircopy;
+    int fd;
+
+    if (rename(tmp, path) == -1) {
+        err_runtime("E_FILE", "%s: rename: %s", path, strerror(errno));
+        file_abort(tmp);
+        return -1;
+    }
+    free(tmp);
+    /* Make the rename itself durable. */
+    if ((dircopy = strdup(path)) != NULL) {
+        if ((fd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
+            (void)fsync(fd);
+            close(fd);
+        }
+        free(dircopy);
+    }
+    return 0;
+}
+
+void
+file_abort(char *tmp)
+{
+    if (tmp != NULL) {
+        unlink(tmp);
+        free(tmp);
+    }
+}
+
+int
+write_file_atomic(const char *path, const void *buf, size_t len, unsigned mode)
+{
+    char *tmp;
+
+    if (file_prepare(path, buf, len, mode, &tmp) == -1)
+        return -1;
+    return file_commit(tmp, path);
 }
 
 char *
@@ -341,4 +399,37 @@ wipe(void *p, size_t len)
 {
     if (p != NULL)
         explicit_bzero(p, len);
+}
+
+char *
+uri_redact(const char *uri)
+{
+    static const char *const secret[] = { "pin-value=", "pin-source=" };
+    size_t len = uri ? strlen(uri) : 0;
+    char *out = malloc(2 * len + 16), *o = out;
+    const char *p = uri ? uri : "";
+
+    if (out == NULL)
+        return strdup("(URI)");
+    while (*p) {
+        bool hit = false;
+        for (size_t i = 0; i < 2 && !hit; i++) {
+            size_t n = strlen(secret[i]);
+            /* Only at an attribute boundary: start of query or after ';' '&' '?'. */
+            if (strncmp(p, secret[i], n) == 0 && p > uri && strchr("?;&", p[-1])) {
+                memcpy(o, p, n);
+                o += n;
+                memcpy(o, "(hidden)", 8);
+                o += 8;
+                p += n;
+                while (*p && *p != ';' && *p != '&')
+                    p++;
+                hit = true;
+            }
+        }
+        if (!hit)
+            *o++ = *p++;
+    }
+    *o = '\0';
+    return out;
 }

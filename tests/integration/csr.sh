@@ -78,6 +78,8 @@ cp "$P" "$T/wrongtype.ini"; ini_set "$T/wrongtype.ini" key type rsa:2048
 run csr --profile "$T/wrongtype.ini"
 expect_rc 1 "csr with a key of another type than the profile's"
 expect_err "is ec:p256, but the profile asks for rsa:2048" "key type mismatch message"
+run csr --profile "$P" --der --json
+expect_rc 2 "--der --json without --out"
 run csr --profile "$P"
 expect_rc 0 "csr to standard output"
 expect_out "-----BEGIN CERTIFICATE REQUEST-----" "PEM on stdout"
@@ -169,14 +171,52 @@ issue_cert "$T/ca" "$T/edge-ec-p256.csr" "$T/dup.pem" "$T/ext"
 run import --profile "$T/imp-edge-ec-p256.ini" --cert "$T/dup.pem"
 expect_rc 1 "a duplicate name"
 expect_err "names contoso.com twice" "duplicate name message"
-cp "$T/imp-edge-ec-p256.ini" "$T/nodir.ini"; ini_set "$T/nodir.ini" output cert "$T/missing-dir/cert.pem"
+printf 'subjectAltName=DNS:webcon.contoso.com,DNS:sip.contoso.com,DNS:sip.fabrikam.com,DNS:contoso.com,IP:10.0.0.1\n' >"$T/ext"
+issue_cert "$T/ca" "$T/edge-ec-p256.csr" "$T/ip.pem" "$T/ext"
+run import --profile "$T/imp-edge-ec-p256.ini" --cert "$T/ip.pem"
+expect_rc 1 "an extra IP SAN"
+expect_err "non-DNS subjectAltName" "non-DNS SAN message"
+# A certificate whose public key cannot be decoded (one byte of the EC point flipped).
+openssl x509 -in "$T/edge-ec-p256.pem" -outform DER -out "$T/good.der"
+off=$(openssl asn1parse -inform DER -in "$T/good.der" | awk -F: '/BIT STRING/ {print $1+0; exit}')
+cp "$T/good.der" "$T/badkey.der"
+pos=$((off + 4 + 10)) # inside the point: past the tag, length and unused-bits bytes
+byte=$(od -An -tu1 -j "$pos" -N1 "$T/good.der" | tr -d ' ')
+printf "\\x$(printf %02x $((byte ^ 255)))" | dd of="$T/badkey.der" bs=1 seek="$pos" conv=notrunc 2>/dev/null
+run import --token pkcs11:token=edge --cert "$T/badkey.der"
+check "a certificate with an unreadable public key: clean error, no crash" test "$RC" -eq 1 -o "$RC" -eq 2
+mkdir -p "$T/o/fullchain-dir"
+cp "$T/imp-edge-ec-p256.ini" "$T/dirout.ini"; ini_set "$T/dirout.ini" output fullchain "$T/o/fullchain-dir"
 issue_cert "$T/ca" "$T/edge-ec-p256.csr" "$T/new.pem"
+run import --profile "$T/dirout.ini" --cert "$T/new.pem"
+expect_rc 1 "an output path that is a directory"
+expect_err "is a directory" "directory output message"
+check "directory output: token and files unchanged" test "$(nobj)" -eq "$n1" -a ! -e "$T/o/cert.pem"
+rmdir "$T/o/fullchain-dir"
+cp "$T/imp-edge-ec-p256.ini" "$T/nodir.ini"; ini_set "$T/nodir.ini" output cert "$T/missing-dir/cert.pem"
 run import --profile "$T/nodir.ini" --cert "$T/new.pem"
 expect_rc 1 "unwritable output directory"
 expect_err "is not writable" "unwritable directory message"
 check "errors: token unchanged and no output files" test "$(nobj)" -eq "$n1" -a -z "$(ls "$T/o")"
 run import --cert "$T/new.pem"
 expect_rc 2 "import without --token"
+
+# -- an internal Edge certificate (no SAN planned): a CA that repeats the CN is fine
+seed_profile "$T/internal.ini" edge edge-int ec:p256
+ini_set "$T/internal.ini" edge certificate internal
+ini_set "$T/internal.ini" ca type manual
+ini_set "$T/internal.ini" csr out "$T/internal.csr"
+ini_set "$T/internal.ini" csr ms-template -
+run enroll --profile "$T/internal.ini"
+expect_rc 0 "enroll the internal certificate (manual)"
+openssl req -in "$T/internal.csr" -noout -text >"$T/itext"
+check "internal CSR: CN lsedge.contoso.net, no SAN extension" bash -c \
+  'grep -q "CN = lsedge.contoso.net" "$1" && ! grep -q "Subject Alternative Name" "$1"' _ "$T/itext"
+printf 'subjectAltName=DNS:lsedge.contoso.net\nextendedKeyUsage=serverAuth\n' >"$T/ext"
+issue_cert "$T/ca" "$T/internal.csr" "$T/internal.pem" "$T/ext"
+rm -f "$T/o/"*
+run import --profile "$T/internal.ini" --cert "$T/internal.pem"
+expect_rc 0 "import an internal certificate whose SAN repeats the CN"
 
 # -- offline enrollment ([ca] type = manual) ------------------------------------
 seed_profile "$T/manual.ini" edge edge-manual ec:p256

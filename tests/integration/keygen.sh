@@ -95,6 +95,20 @@ serial=$(jq -r '.tokens[] | select(.label=="edge") | .serial' < <("$P11ENROLL" t
 run keys --token "pkcs11:serial=$serial" --module "$SOFTHSM_MODULE"
 expect_rc 0 "select by serial with --module"
 
+run keys --token 'pkcs11:token=nosuch?pin-value=SECRET99'
+expect_rc 1 "missing token named with a pin-value"
+expect_err "pin-value=(hidden)" "the URI is shown with the PIN hidden"
+expect_no_err "SECRET99" "the PIN never reaches stderr"
+run keys --token 'pkcs11:token=edge;bogus=1?pin-value=SECRET99' --json
+expect_no_err "SECRET99" "bad URI: the PIN never reaches stderr"
+check "bad URI: the PIN never reaches the JSON" bash -c '! grep -q SECRET99 "$1"' _ "$T/out"
+n0=$(pkcs11-tool --module "$SOFTHSM_MODULE" --token-label edge --login --pin 1234 --list-objects 2>/dev/null | grep -c 'Object;')
+run keygen --token "$TOKEN" --label pub-nodir --type ec:p256 --pubout "$T/nodir/x.pem"
+expect_rc 1 "--pubout into a missing directory"
+check "--pubout failure leaves no key" test "$(pkcs11-tool --module "$SOFTHSM_MODULE" --token-label edge --login --pin 1234 --list-objects 2>/dev/null | grep -c 'Object;')" -eq "$n0"
+run keygen --token "$TOKEN" --label $'bad\xffname' --type ec:p256
+expect_rc 2 "a label that is not UTF-8"
+
 # -- PINs ---------------------------------------------------------------------
 unset P11ENROLL_PIN
 run keys --token "$TOKEN"
@@ -116,6 +130,10 @@ printf '9999\n' >"$T/bad"; chmod 600 "$T/bad"
 run keys --token "$TOKEN" --pin-file "$T/bad"
 expect_rc 1 "wrong PIN"
 expect_err "PIN incorrect (from PIN file); not retried" "wrong PIN message"
+mkfifo "$T/fifo"
+runsh timeout 10 "$P11ENROLL" keys --token "$TOKEN" --pin-file "$T/fifo"
+expect_rc 2 "a FIFO as PIN file is refused, not waited on"
+expect_err "not a regular file" "FIFO message"
 chmod 644 "$T/pin"
 run keys --token "$TOKEN" --pin-file "$T/pin"
 expect_err "readable by group or others" "loose PIN file mode warns"
