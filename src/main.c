@@ -21,6 +21,8 @@ static const struct {
     { "csr", cmd_csr, "build the CSR from a profile's plan and sign it on the token" },
     { "import", cmd_import, "store an issued certificate on the token next to its key" },
     { "enroll", cmd_enroll, "the whole path: plan, key, CSR, CA (ACME or manual), import, files" },
+    { "renew", cmd_renew, "enroll again when due, rotating the key; crash-safe, for timers" },
+    { "status", cmd_status, "current key and certificate, retired pairs, pending work, next renewal" },
     /* @COMMANDS@ (keep this marker: later commands are added above it) */
 };
 

@@ -44,7 +44,7 @@ printf '#!/bin/sh\n[ "$1" = add ] && exit 3\nexit 0\n' >"$T/hook-fail"
 printf '#!/bin/sh\nkill -9 "$PPID"\n' >"$T/hook-kill"
 chmod +x "$T"/hook-*
 
-start_ca ca --validity 3600
+start_ca ca --validity 3600 --authz-reuse 0
 
 # -- http-01 with the built-in responder, EC certificate key ----------------------
 acme_profile "$T/ec.ini" edge-ec ec:p256 http-01
