@@ -22,6 +22,8 @@ struct enroll {
     bool key_created;         /* this run generated the key */
     bool skip_deploy_hook;    /* the caller runs [hooks] deploy itself (renew) */
     bool skip_result;         /* the caller prints the result itself (renew) */
+    bool skip_output_files;   /* install on the token only; the caller writes the
+                                 [output] files later with enroll_write_outputs() */
 };
 
 /*
@@ -61,6 +63,13 @@ int enroll_csr(struct enroll *e, X509_REQ **out);
  * written atomically.  Nothing is changed when a check fails.
  */
 int enroll_install(struct enroll *e, X509 *leaf, STACK_OF(X509) *chain);
+
+/*
+ * Write the [output] cert, chain and fullchain files for `leaf` and its
+ * chain (may be NULL), each atomically; an output path that is a directory
+ * or an unwritable directory is refused before any file changes.
+ */
+int enroll_write_outputs(struct enroll *e, X509 *leaf, STACK_OF(X509) *chain);
 
 /* Run [hooks] deploy once (sh -c) with P11ENROLL_* variables; 0 or -1. */
 int enroll_deploy_hook(struct enroll *e);

@@ -143,21 +143,27 @@ int token_remove_cert(struct token *tok, const struct token_key *key, X509 *cert
  */
 int token_find_cert(struct token *tok, const struct token_key *key, X509 **out);
 
-/* Destroy a key pair and its certificate (only objects with its CKA_ID). */
+/*
+ * Destroy a key pair and its own certificates (CKA_ID and public key both
+ * the key's; an unrelated object sharing the id is left alone).  Returns the
+ * number of objects destroyed, or -1 after reporting.
+ */
 int token_destroy_key(struct token *tok, struct token_key *key);
 
 /*
- * Destroy every object (any class) whose CKA_ID is `id`, private keys last:
- * also the halves of a pair whose generation or destruction was interrupted.
- * Only for ids p11enroll generated and recorded (renew's journal).  Returns
- * the number of objects destroyed, or -1 after reporting.
+ * Destroy the key pair with CKA_ID `id` and its own certificates, or, for
+ * half a pair (generation or destruction interrupted), its key objects
+ * only, private key last.  Objects that merely share the id are left
+ * alone.  Only for ids p11enroll recorded (renew's journal).  Returns the
+ * number of objects destroyed, or -1 after reporting.
  */
 int token_destroy_id(struct token *tok, const uint8_t *id, size_t idlen);
 
 /*
- * Change the label of the key pair and its certificate.  0; -2 when the
- * token refuses to change labels (E_LABEL_IMMUTABLE, reported); -1 on other
- * failures.  Objects relabelled before a failure keep the new label.
+ * Change the label of the key pair and its own certificates (as for
+ * token_destroy_key).  All or nothing: on a failure the labels already
+ * changed are put back.  0; -2 when the token refuses to change labels
+ * (E_LABEL_IMMUTABLE, reported); -1 on other failures.  Idempotent.
  */
 int token_relabel_key(struct token *tok, struct token_key *key, const char *label);
 

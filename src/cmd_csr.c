@@ -126,7 +126,7 @@ cmd_csr(int argc, char **argv)
     if (enroll_csr(&e, &req) == -1 || csr_encode(req, der, &buf, &len) == -1 ||
         (out != NULL && write_file_atomic(out, buf, len, 0644) == -1)) {
         /* A key this run made for a request that was never written goes again. */
-        if (e.key_created && token_destroy_key(e.tok, e.key) == 0)
+        if (e.key_created && token_destroy_key(e.tok, e.key) > 0)
             warnmsg("the key generated for this request was destroyed again");
         goto fail;
     }

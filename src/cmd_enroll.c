@@ -127,7 +127,7 @@ cmd_enroll(int argc, char **argv)
          * Offline: a key made for a request that was never written goes again.
          * ACME keeps it: a rerun resumes the order, which is bound to the key.
          */
-        if (manual && e.key_created && token_destroy_key(e.tok, e.key) == 0)
+        if (manual && e.key_created && token_destroy_key(e.tok, e.key) > 0)
             warnmsg("the key generated for this request was destroyed again");
         goto fail;
     }

@@ -124,7 +124,7 @@ run:
             write_file_atomic(pubout, pem, (size_t)n, 0644) == -1) {
             BIO_free(b);
             /* A command that fails leaves no key behind. */
-            if (token_destroy_key(tok, key) == 0)
+            if (token_destroy_key(tok, key) > 0)
                 warnmsg("the new key %s was destroyed again", label);
             goto fail;
         }

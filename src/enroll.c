@@ -130,15 +130,83 @@ check_writable(const char *path, const char *key)
     return rc;
 }
 
+/* PEM of the leaf, of the chain, and of both (fullchain). */
+static int
+output_pems(X509 *leaf, STACK_OF(X509) *chain, char **pem, size_t *len)
+{
+    for (int i = 0; i < 3; i++) {
+        pem[i] = NULL;
+        len[i] = 0;
+    }
+    if (cert_pem_append(leaf, &pem[0], &len[0]) == -1 ||
+        cert_pem_append(leaf, &pem[2], &len[2]) == -1)
+        return -1;
+    for (int i = 0; i < sk_X509_num(chain); i++)
+        if (cert_pem_append(sk_X509_value(chain, i), &pem[1], &len[1]) == -1 ||
+            cert_pem_append(sk_X509_value(chain, i), &pem[2], &len[2]) == -1)
+            return -1;
+    if (pem[1] == NULL && (pem[1] = strdup("")) == NULL)
+        return -1;
+    return 0;
+}
+
+/* Temp files for every configured output, or none (all refused up front). */
+static int
+prepare_outputs(struct enroll *e, X509 *leaf, STACK_OF(X509) *chain, char **tmp,
+    const char **targets)
+{
+    static const char *const keys[3] = { "cert", "chain", "fullchain" };
+    char *pem[3];
+    size_t len[3];
+    int rc = -1;
+
+    targets[0] = e->prof ? e->prof->output.cert : NULL;
+    targets[1] = e->prof ? e->prof->output.chain : NULL;
+    targets[2] = e->prof ? e->prof->output.fullchain : NULL;
+    for (int i = 0; i < 3; i++)
+        tmp[i] = NULL;
+    if (output_pems(leaf, chain, pem, len) == -1)
+        goto out;
+    if ((targets[1] || targets[2]) && sk_X509_num(chain) <= 0)
+        warnmsg("no chain given: [output] chain/fullchain hold the certificate alone");
+    for (int i = 0; i < 3; i++)
+        if (targets[i] != NULL && check_writable(targets[i], keys[i]) == -1)
+            goto out;
+    for (int i = 0; i < 3; i++)
+        if (targets[i] != NULL && file_prepare(targets[i], pem[i], len[i], 0644, &tmp[i]) == -1)
+            goto out;
+    rc = 0;
+out:
+    if (rc != 0)
+        for (int i = 0; i < 3; i++) {
+            file_abort(tmp[i]);
+            tmp[i] = NULL;
+        }
+    for (int i = 0; i < 3; i++)
+        free(pem[i]);
+    return rc;
+}
+
+int
+enroll_write_outputs(struct enroll *e, X509 *leaf, STACK_OF(X509) *chain)
+{
+    char *tmp[3];
+    const char *targets[3];
+    int rc = 0;
+
+    if (prepare_outputs(e, leaf, chain, tmp, targets) == -1)
+        return -1;
+    for (int i = 0; i < 3; i++)
+        if (tmp[i] != NULL && file_commit(tmp[i], targets[i]) == -1)
+            rc = -1;
+    return rc;
+}
+
 int
 enroll_install(struct enroll *e, X509 *leaf, STACK_OF(X509) *chain)
 {
-    const char *out_cert = e->prof ? e->prof->output.cert : NULL;
-    const char *out_chain = e->prof ? e->prof->output.chain : NULL;
-    const char *out_full = e->prof ? e->prof->output.fullchain : NULL;
-    char *leafpem = NULL, *chainpem = NULL, *fullpem = NULL, *tmp[3] = { NULL, NULL, NULL };
-    const char *targets[3] = { out_cert, out_chain, out_full };
-    size_t leaflen = 0, chainlen = 0, fulllen = 0;
+    char *tmp[3] = { NULL, NULL, NULL };
+    const char *targets[3];
     int rc = -1, stored = -1;
 
     /* 1. Which key: the selected one, or the one whose public key this is. */
@@ -163,33 +231,12 @@ enroll_install(struct enroll *e, X509 *leaf, STACK_OF(X509) *chain)
         goto out;
     if (chain != NULL && cert_check_chain(leaf, chain) == -1)
         goto out;
-    if (cert_pem_append(leaf, &leafpem, &leaflen) == -1)
-        goto out;
-    for (int i = 0; i < sk_X509_num(chain); i++)
-        if (cert_pem_append(sk_X509_value(chain, i), &chainpem, &chainlen) == -1)
-            goto out;
-    if ((fullpem = malloc(leaflen + chainlen + 1)) == NULL)
-        goto out;
-    memcpy(fullpem, leafpem, leaflen);
-    if (chainlen)
-        memcpy(fullpem + leaflen, chainpem, chainlen);
-    fulllen = leaflen + chainlen;
-    fullpem[fulllen] = '\0';
-    if ((out_chain || out_full) && chainlen == 0)
-        warnmsg("no chain given: [output] chain/fullchain hold the certificate alone");
-    if ((out_cert && check_writable(out_cert, "cert") == -1) ||
-        (out_chain && check_writable(out_chain, "chain") == -1) ||
-        (out_full && check_writable(out_full, "fullchain") == -1))
-        goto out;
     /*
-     * All or nothing: the files are written to temp files first; then the
+     * 3. All or nothing: the files are written to temp files first; then the
      * certificate goes on the token (beside the old one); then the files
      * are renamed into place; only then do the old certificates go.
      */
-    if ((out_cert && file_prepare(out_cert, leafpem, leaflen, 0644, &tmp[0]) == -1) ||
-        (out_chain && file_prepare(out_chain, chainpem ? chainpem : "", chainlen, 0644,
-                          &tmp[1]) == -1) ||
-        (out_full && file_prepare(out_full, fullpem, fulllen, 0644, &tmp[2]) == -1))
+    if (!e->skip_output_files && prepare_outputs(e, leaf, chain, tmp, targets) == -1)
         goto out;
     if ((stored = token_store_cert(e->tok, e->key, leaf)) == -1)
         goto out;
@@ -209,9 +256,6 @@ enroll_install(struct enroll *e, X509 *leaf, STACK_OF(X509) *chain)
 out:
     for (int i = 0; i < 3; i++)
         file_abort(tmp[i]);
-    free(leafpem);
-    free(chainpem);
-    free(fullpem);
     return rc;
 }
 

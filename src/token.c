@@ -19,6 +19,7 @@
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/param_build.h>
 #include <openssl/rand.h>
@@ -1504,16 +1505,42 @@ token_remove_cert(struct token *tok, const struct token_key *key, X509 *cert)
 
 /* ---- destroy, relabel, enumerate keys ---------------------------------------- */
 
+/*
+ * The key's own certificates: those with its CKA_ID whose public key is the
+ * key's.  Another object that merely shares the id (a CA certificate given
+ * id 01 by hand) is not the key's and is never touched.
+ */
+static long
+own_certs(struct token *tok, const struct token_key *key, CK_OBJECT_HANDLE *own, CK_ULONG max)
+{
+    CK_OBJECT_HANDLE all[16];
+    long n = key_certs(tok, key, all, 16), k = 0;
+
+    if (n == -1)
+        return -1;
+    for (long i = 0; i < n && (CK_ULONG)k < max; i++) {
+        uint8_t *der;
+        size_t len;
+        const unsigned char *p;
+        X509 *x;
+        if (get_attr(tok, all[i], CKA_VALUE, &der, &len) != 0)
+            continue;
+        p = der;
+        x = d2i_X509(NULL, &p, (long)len);
+        free(der);
+        if (x != NULL && EVP_PKEY_eq(X509_get0_pubkey(x), key->pkey) == 1)
+            own[k++] = all[i];
+        X509_free(x);
+    }
+    ERR_clear_error();
+    return k;
+}
+
 int
 token_destroy_key(struct token *tok, struct token_key *key)
 {
-    CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
-    CK_ATTRIBUTE tmpl[] = {
-        { CKA_CLASS, &cls, sizeof(cls) },
-        { CKA_ID, key->id, key->idlen },
-    };
     CK_OBJECT_HANDLE certs[8];
-    long n = find_objects(tok, tmpl, 2, certs, 8);
+    long n = own_certs(tok, key, certs, 8);
     CK_RV rv;
 
     if (n == -1)
@@ -1525,7 +1552,7 @@ token_destroy_key(struct token *tok, struct token_key *key)
     if ((rv = tok->fn->C_DestroyObject(tok->session, key->pub)) != CKR_OK ||
         (rv = tok->fn->C_DestroyObject(tok->session, key->priv)) != CKR_OK)
         goto fail;
-    return 0;
+    return (int)n + 2;
 fail:
     err_runtime("E_TOKEN", "token %s: destroying key %s: %s", tok->label, key->label,
         token_rv_text(rv));
@@ -1535,14 +1562,10 @@ fail:
 int
 token_relabel_key(struct token *tok, struct token_key *key, const char *label)
 {
-    CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
-    CK_ATTRIBUTE find[] = {
-        { CKA_CLASS, &cls, sizeof(cls) },
-        { CKA_ID, key->id, key->idlen },
-    };
     CK_ATTRIBUTE la = { CKA_LABEL, (void *)label, strlen(label) };
+    CK_ATTRIBUTE back = { CKA_LABEL, key->label, strlen(key->label) };
     CK_OBJECT_HANDLE objs[10];
-    long n = find_objects(tok, find, 2, objs + 2, 8);
+    long n = own_certs(tok, key, objs + 2, 8);
     char *copy;
     CK_RV rv;
 
@@ -1553,6 +1576,9 @@ token_relabel_key(struct token *tok, struct token_key *key, const char *label)
     for (long i = 0; i < n + 2; i++) {
         if ((rv = tok->fn->C_SetAttributeValue(tok->session, objs[i], &la, 1)) != CKR_OK) {
             bool immutable = rv == CKR_ATTRIBUTE_READ_ONLY || rv == CKR_ACTION_PROHIBITED;
+            /* All or nothing: put back the labels already changed. */
+            for (long j = 0; j < i; j++)
+                (void)tok->fn->C_SetAttributeValue(tok->session, objs[j], &back, 1);
             err_runtime(immutable ? "E_LABEL_IMMUTABLE" : "E_TOKEN",
                 "token %s: relabelling key %s to %s: %s", tok->label, key->label, label,
                 token_rv_text(rv));
@@ -1571,23 +1597,32 @@ token_relabel_key(struct token *tok, struct token_key *key, const char *label)
 int
 token_destroy_id(struct token *tok, const uint8_t *id, size_t idlen)
 {
-    CK_ATTRIBUTE tmpl = { CKA_ID, (void *)id, idlen };
-    CK_OBJECT_HANDLE objs[16];
-    CK_OBJECT_CLASS cls;
-    CK_ATTRIBUTE ca = { CKA_CLASS, &cls, sizeof(cls) };
-    long n = find_objects(tok, &tmpl, 1, objs, 16);
-    int done = 0;
+    CK_OBJECT_CLASS classes[2] = { CKO_PUBLIC_KEY, CKO_PRIVATE_KEY };
+    struct token_key *key = NULL;
+    int r, done = 0;
     CK_RV rv;
 
-    if (n == -1)
-        return -1;
-    /* Two passes: everything else first, private keys last. */
-    for (int pass = 0; pass < 2; pass++) {
+    /* A complete pair: it and its own certificates. */
+    if ((r = token_find_key(tok, NULL, id, idlen, &key)) == 0) {
+        r = token_destroy_key(tok, key);
+        token_key_free(key);
+        return r;
+    }
+    err_clear();
+    /*
+     * Half a pair (generation or destruction interrupted): only key objects
+     * with the id, public first; certificates cannot be told apart here.
+     */
+    for (int c = 0; c < 2; c++) {
+        CK_ATTRIBUTE tmpl[2] = {
+            { CKA_CLASS, &classes[c], sizeof(classes[c]) },
+            { CKA_ID, (void *)id, idlen },
+        };
+        CK_OBJECT_HANDLE objs[4];
+        long n = find_objects(tok, tmpl, 2, objs, 4);
+        if (n == -1)
+            return -1;
         for (long i = 0; i < n; i++) {
-            bool priv = tok->fn->C_GetAttributeValue(tok->session, objs[i], &ca, 1) == CKR_OK &&
-                        cls == CKO_PRIVATE_KEY;
-            if (priv != (pass == 1))
-                continue;
             if ((rv = tok->fn->C_DestroyObject(tok->session, objs[i])) != CKR_OK) {
                 err_runtime("E_TOKEN", "token %s: destroying an object of a key pair: %s",
                     tok->label, token_rv_text(rv));
