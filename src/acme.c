@@ -1121,11 +1121,15 @@ respond(int fd, const struct acme_responder *rs, unsigned long *served, unsigned
     const char *body = NULL;
     char head[256];
     struct pollfd pfd = { .fd = fd, .events = POLLIN };
-    long deadline = 2000;
+    struct timespec start, now;
+    long left;
 
-    /* Read the request head (2 s, 4 KiB at most). */
+    /* Read the request head: 2 s in all (a slow sender cannot hold us), 4 KiB at most. */
+    clock_gettime(CLOCK_MONOTONIC, &start);
     while (n < sizeof(req) - 1) {
-        if (poll(&pfd, 1, (int)deadline) <= 0)
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        left = 2000 - ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
+        if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
             break;
         ssize_t r = read(fd, req + n, sizeof(req) - 1 - n);
         if (r <= 0)
@@ -1134,7 +1138,6 @@ respond(int fd, const struct acme_responder *rs, unsigned long *served, unsigned
         req[n] = '\0';
         if (strstr(req, "\r\n\r\n") != NULL || strstr(req, "\n\n") != NULL)
             break;
-        deadline = 1000;
     }
     req[n] = '\0';
     if (strncmp(req, prefix, sizeof(prefix) - 1) == 0) {
@@ -1171,7 +1174,11 @@ responder_main(void *arg)
     struct pollfd pfd[2] = {
         { .fd = rs->lfd, .events = POLLIN }, { .fd = rs->stop[0], .events = POLLIN },
     };
+    int fl = fcntl(rs->lfd, F_GETFL);
 
+    /* Non-blocking listener: a connection reset between poll and accept must not block. */
+    if (fl != -1)
+        (void)fcntl(rs->lfd, F_SETFL, fl | O_NONBLOCK);
     for (;;) {
         if (poll(pfd, 2, -1) == -1) {
             if (errno == EINTR)

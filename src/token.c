@@ -1302,8 +1302,13 @@ token_sign(struct token *tok, const struct token_key *key, const char *digest,
         /* A key that wants the PIN again for every signature (PIV 9c). */
         rv = tok->fn->C_Login(tok->session, CKU_CONTEXT_SPECIFIC,
             tok->pin ? (CK_UTF8CHAR *)tok->pin->value : NULL, tok->pin ? tok->pin->len : 0);
-        if (rv != CKR_OK)
+        if (rv != CKR_OK) {
+            /* End the signing operation (a failed C_Sign does), or the session stays busy. */
+            CK_BYTE scratch[1024];
+            CK_ULONG slen = sizeof(scratch);
+            (void)tok->fn->C_Sign(tok->session, (CK_BYTE *)in, inlen, scratch, &slen);
             goto pkcs11;
+        }
     }
     /* Room for the largest signature this key can make, plus slack. */
     outlen = expect + 16;
