@@ -76,7 +76,7 @@ void renew_ari_clear(struct renew_ari *a);
  */
 char *renew_ari_cert_id(X509 *x);
 
-/* RFC 3339 timestamp to time_t (UTC).  0, or -1 when malformed. */
+/* RFC 3339 timestamp to time_t (UTC).  0, or -1 when malformed or before 1970. */
 int renew_parse_time(const char *s, time_t *out);
 
 /* A random source: a uniform value in [0, 1). */
@@ -97,7 +97,7 @@ enum renew_reason {
     RENEW_KEY_TYPE,     /* the key type differs from the plan's */
     RENEW_NAMES,        /* the names differ from the plan's */
     RENEW_EKU,          /* an EKU of the plan is missing */
-    RENEW_EXPIRED,      /* already expired (or not yet valid) */
+    RENEW_EXPIRED,      /* already expired */
     RENEW_TIME,         /* inside the renew-before window (jitter applied) */
     RENEW_ARI,          /* inside the CA's suggested window */
 };
@@ -124,6 +124,7 @@ struct renew_decision {
     time_t latest;              /* the jitter never goes past this */
     bool before_capped;         /* renew-before >= lifetime: 1/3 used instead */
     bool from_ari;              /* the time came from the ARI window */
+    bool clock_behind;          /* now < notBefore: not due; warn about the clock */
     char detail[512];           /* one line for people: what differs, or when */
 };
 
@@ -134,8 +135,10 @@ struct renew_decision {
  * shorter than the lifetime falls back to 1/3); jitter delays that by
  * rnd() * jitter, but never past `latest` = notAfter minus half the window,
  * so half of the window is left for retries.  With ARI: a time rnd() of the
- * way into the suggested window, never after notAfter; an end in the past
- * means now.
+ * way into the suggested window, never past the same `latest` (notAfter
+ * minus half the renew-before window); an end in the past means now.  A
+ * certificate not valid yet (now < notBefore: the host clock is behind) is
+ * not due, with clock_behind set.
  */
 void renew_decide(const struct renew_input *in, struct renew_decision *out);
 

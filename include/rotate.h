@@ -66,18 +66,34 @@ int rotate_begin(struct rotate *r, const struct token_key *cur, X509 *cert, bool
     const char *reason);
 
 /*
- * Run the journalled renewal to its end: generate (or find) the pending
- * pair, order and install its certificate (acme_enroll_run: token and
- * [output] files), switch the labels, run [hooks] deploy once, and clear
- * the journal.  On failure the journal keeps the step to resume from and
- * the current pair stays current.  0, or -1 after reporting.
+ * Run the journalled renewal to its end: generate (or find, and check) the
+ * pending pair, order and install its certificate (acme_enroll_run: on the
+ * token; with rotate = no also the [output] files), switch the labels,
+ * write the [output] files from the new pair's certificate, run [hooks]
+ * deploy once, and clear the journal.  On failure the journal keeps the
+ * step to resume from and the current pair stays current; a key generation
+ * that fails before anything exists abandons the renewal instead.  0, or
+ * -1 after reporting.
  */
 int rotate_resume(struct rotate *r);
 
 /*
+ * Give up the renewal in progress (`renew --abandon`): destroy the
+ * journalled pending pair (by its id, token_destroy_id(); nothing else),
+ * give the old pair its label back when a switch had begun, and clear the
+ * journal's txn, the ACME order state (acme-order.url, acme-order.key) and
+ * the staged chain.  Nothing in progress: 0, saying so.  A renewal that has
+ * already switched (step files or deploy) cannot be abandoned: -1 (E_STATE,
+ * run renew to finish it).  0, or -1 after reporting.
+ */
+int rotate_abandon(struct rotate *r);
+
+/*
  * Destroy retired pairs whose retire-after has passed (each journalled
- * first), appending their labels to `destroyed` (may be NULL).  Returns the
- * number destroyed, or -1 after reporting.
+ * first), appending their labels to `destroyed` (may be NULL).  A pair
+ * retired "in the future" (clock skew) is kept and its retire-after counted
+ * from now, with a warning.  Returns the number destroyed, or -1 after
+ * reporting.
  */
 int rotate_housekeeping(struct rotate *r, json_t *destroyed);
 

@@ -27,6 +27,7 @@ enum state_step {
     STEP_KEYGEN,    /* pending label and id chosen; the pair may not exist yet */
     STEP_ORDER,     /* the pending pair exists; ordering / installing its certificate */
     STEP_SWITCH,    /* certificate installed; relabelling old -> retired, pending -> label */
+    STEP_FILES,     /* rotate: switched; writing the [output] files from the new pair */
     STEP_DEPLOY,    /* switched, files in place; running [hooks] deploy */
 };
 
@@ -62,12 +63,16 @@ struct state {
         time_t start, end, next_poll;
     } ari;
     time_t last_renewal;
+    bool repaired;              /* load dropped a bad cache entry: save to make it stick */
 };
 
 /*
  * Read <dir>/renew.json; a missing file gives an empty state for `label`.
  * Returns 0 and *out (state_free()), or -1 after reporting (unreadable or
- * malformed file: exit 1, naming the file).
+ * malformed file: exit 1, naming the file).  Entries that are only a cache
+ * or a note (the ARI window, last_renewal) are dropped with a warning when
+ * malformed (a negative time, say) instead: they must never make every
+ * later run fail.
  */
 int state_load(const char *dir, const char *label, struct state **out);
 

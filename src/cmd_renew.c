@@ -17,6 +17,7 @@
 
 static const char usage[] =
     "usage: p11enroll renew --profile F [--force] [--dry-run] [--no-wait] [--json]\n"
+    "       p11enroll renew --profile F --abandon [--no-wait] [--json]\n"
     "\n"
     "Renew the profile's certificate when it is due ([renewal] renew-before, jitter,\n"
     "or the CA's ACME Renewal Information window; or when the plan's names, EKUs or\n"
@@ -24,20 +25,30 @@ static const char usage[] =
     "each renewal; once its certificate is installed it takes the label [key] label,\n"
     "and the old pair is kept as <label>.retired.<time> for retire-after, then\n"
     "destroyed.  Every step is journalled in [output] state-dir first: a run that\n"
-    "was killed is completed by the next one.  [hooks] deploy runs once, at the end.\n"
+    "was killed is completed by the next one.  With rotate = yes the [output] files\n"
+    "switch to the new certificate right after the labels do; [hooks] deploy runs\n"
+    "once, at the end.  A run that is not due still destroys retired pairs past\n"
+    "retire-after (and exits 3: no new certificate).\n"
     "\n"
     "  --profile F            the enrollment profile (INI; [ca] type = acme)\n"
     "  --force                renew now even when not due\n"
     "  --dry-run              say whether it is due and what would happen; change nothing\n"
+    "  --abandon              give up a renewal left unfinished (one that cannot be\n"
+    "                         completed): destroy its journalled pending key pair\n"
+    "                         (that id only), forget the journal entry and the ACME\n"
+    "                         order; the current key stays current.  Exit 0.  Not\n"
+    "                         after the switch (then a plain renew finishes it)\n"
     "  --no-wait              when another run for the profile holds the lock, fail\n"
     "                         (exit 1) instead of waiting\n"
     "  --json                 print the result as JSON\n"
     CMDOPT_TOKEN_HELP
     "  -q (before the command) hides progress; -v adds detail.\n"
     "\n" CMDOPT_PIN_HELP
-    "Exit codes: 0 a new certificate is installed (--dry-run: due), 1 token, CA,\n"
-    "network, file or lock failure, 2 usage or profile error, 3 not due: no new\n"
-    "certificate (retired pairs past retire-after may still have been destroyed).\n";
+    "Exit codes: 0 a new certificate is installed (--dry-run: due; --abandon: done;\n"
+    "a failure to destroy retired pairs after a renewal is only a warning), 1 token,\n"
+    "CA, network, file or lock failure, 2 usage or profile error (rotate = no with a\n"
+    "changed [key] type: nothing changed), 3 not due: no new certificate (retired\n"
+    "pairs past retire-after may still have been destroyed).\n";
 
 #define ARI_MAX_BODY (64 * 1024)
 #define ARI_DEFAULT_POLL (6 * 3600)
@@ -202,6 +213,7 @@ cmd_renew(int argc, char **argv)
         { "force", no_argument, NULL, 'f' },
         { "dry-run", no_argument, NULL, 'n' },
         { "no-wait", no_argument, NULL, 'W' },
+        { "abandon", no_argument, NULL, 'A' },
         { "json", no_argument, NULL, 'j' },
         { "help", no_argument, NULL, 'h' },
         CMDOPT_TOKEN_ROWS,
@@ -209,7 +221,7 @@ cmd_renew(int argc, char **argv)
     };
     struct token_opts over = { 0 };
     const char *profile = NULL;
-    bool json = false, force = false, dry_run = false, no_wait = false;
+    bool json = false, force = false, dry_run = false, no_wait = false, abandon = false;
     struct enroll e = { 0 };
     struct renew_policy pol;
     struct state *st = NULL;
@@ -233,6 +245,7 @@ cmd_renew(int argc, char **argv)
         case 'f': force = true; break;
         case 'n': dry_run = true; break;
         case 'W': no_wait = true; break;
+        case 'A': abandon = true; break;
         case 'j': json = true; break;
         case 'h': fputs(usage, stdout); json_decref(destroyed); return EXIT_DONE;
         default:
@@ -241,11 +254,13 @@ cmd_renew(int argc, char **argv)
             return cmdopt_fail(json);
         }
     }
-    if (optind < argc || profile == NULL) {
+    if (optind < argc || profile == NULL || (abandon && (force || dry_run))) {
         if (optind < argc)
             cmdopt_usage_error("unexpected argument %s", argv[optind]);
-        else
+        else if (profile == NULL)
             cmdopt_usage_error("--profile is required");
+        else
+            cmdopt_usage_error("--abandon goes with neither --force nor --dry-run");
         json_decref(destroyed);
         return cmdopt_fail(json);
     }
@@ -277,6 +292,18 @@ cmd_renew(int argc, char **argv)
         .now = time(NULL), .json = json };
     out = json_object();
     json_object_set_new(out, "profile", json_string(profile));
+
+    if (abandon) {
+        bool had = st->txn.step != STEP_NONE;
+        if (had)
+            json_object_set_new(out, "abandoned", json_string(state_step_name(st->txn.step)));
+        if (rotate_abandon(&r) == -1)
+            goto fail;
+        json_object_set_new(out, "abandoned_renewal", json_boolean(had));
+        report(&r, out, false);
+        out = NULL; /* consumed */
+        goto done;
+    }
 
     /* Work a killed run left comes first, due or not. */
     if (st->txn.step != STEP_NONE) {
@@ -317,6 +344,8 @@ cmd_renew(int argc, char **argv)
         in.ari = &ari;
         renew_decide(&in, &d);
     }
+    if (d.clock_behind)
+        warnmsg("%s", d.detail);
     if (d.before_capped)
         warnmsg("[renewal] renew-before is not shorter than the certificate's lifetime; "
             "using 1/3 of it");
@@ -329,7 +358,8 @@ cmd_renew(int argc, char **argv)
     }
     if (!d.due) {
         if (!dry_run) {
-            if (ari_rc == 2 && state_save(st) == -1)   /* the ARI cache */
+            /* The ARI cache, or a state whose bad cache entry load dropped. */
+            if ((ari_rc == 2 || st->repaired) && state_save(st) == -1)
                 goto fail;
             if (rotate_housekeeping(&r, destroyed) == -1)
                 goto fail;
@@ -344,8 +374,9 @@ cmd_renew(int argc, char **argv)
         goto done;
     }
     if (!pol.rotate && cur != NULL && d.reason == RENEW_KEY_TYPE) {
-        err_runtime("E_KEY_TYPE", "%s; with [renewal] rotate = no the key is kept: set "
-            "rotate = yes (or change [key] type back)", d.detail);
+        /* The profile contradicts itself: a profile error (exit 2), nothing changed. */
+        err_input("E_KEY_TYPE", "%s: %s; with [renewal] rotate = no the key is kept: set "
+            "rotate = yes (or change [key] type back); nothing changed", profile, d.detail);
         goto fail;
     }
     if (dry_run) {
@@ -366,8 +397,16 @@ cmd_renew(int argc, char **argv)
 renewed:
     if (r.retired[0] != '\0')
         json_object_set_new(out, "retired", json_string(r.retired));
-    if (rotate_housekeeping(&r, destroyed) == -1)
-        goto fail;
+    /*
+     * The new certificate is installed and the hook ran: that is exit 0.
+     * Retired pairs that could not be destroyed are a warning; a later run
+     * tries again.
+     */
+    if (rotate_housekeeping(&r, destroyed) == -1) {
+        err_clear();
+        warnmsg("the renewal is done, but destroying retired key pairs failed (see above); "
+            "a later run tries again");
+    }
     json_object_set_new(out, "renewed", json_true());
     json_object_set_new(out, "destroyed", json_incref(destroyed));
     report(&r, out, true);

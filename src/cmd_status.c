@@ -106,7 +106,7 @@ print_text(json_t *j)
         printf("due at       %s\n", S(ren, "due_at"));
     if (json_is_object(pend))
         printf("pending      renewal interrupted at step %s (started %s, new key %s); "
-               "'p11enroll renew' finishes it\n", S(pend, "step"), S(pend, "started"),
+               "'p11enroll renew' finishes it ('renew --abandon' gives it up)\n", S(pend, "step"), S(pend, "started"),
             S(pend, "pending_label"));
     else
         printf("pending      none\n");

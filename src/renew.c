@@ -189,8 +189,9 @@ renew_cert_clear(struct renew_cert *c)
 
 /* ---- ARI (RFC 9773) ---------------------------------------------------------- */
 
-int
-renew_parse_time(const char *s, time_t *out)
+/* RFC 3339 to time_t, any year (negative before 1970).  0 or -1. */
+static int
+parse_time_any(const char *s, time_t *out)
 {
     struct tm tm;
     int n = 0, off = 0;
@@ -242,6 +243,18 @@ renew_parse_time(const char *s, time_t *out)
 }
 
 int
+renew_parse_time(const char *s, time_t *out)
+{
+    time_t t;
+
+    /* Before 1970 is no time a certificate or the state can use. */
+    if (parse_time_any(s, &t) == -1 || t < 0)
+        return -1;
+    *out = t;
+    return 0;
+}
+
+int
 renew_ari_parse(const char *text, size_t len, struct renew_ari *out, char *why, size_t whylen)
 {
     json_error_t jerr;
@@ -265,7 +278,7 @@ renew_ari_parse(const char *text, size_t len, struct renew_ari *out, char *why, 
         snprintf(why, whylen, "suggestedWindow needs start and end strings");
         goto out;
     }
-    if (renew_parse_time(s, &out->start) == -1 || renew_parse_time(e, &out->end) == -1) {
+    if (parse_time_any(s, &out->start) == -1 || parse_time_any(e, &out->end) == -1) {
         snprintf(why, whylen, "suggestedWindow times are not RFC 3339");
         goto out;
     }
@@ -273,6 +286,16 @@ renew_ari_parse(const char *text, size_t len, struct renew_ari *out, char *why, 
     if (out->end <= out->start) {
         snprintf(why, whylen, "suggestedWindow ends before it starts");
         goto out;
+    }
+    /*
+     * Before 1970: a window in the past all the same (renew now), clamped
+     * so that no negative time reaches the decision or the state's cache.
+     */
+    if (out->end <= 0) {
+        out->start = 0;
+        out->end = 1;
+    } else if (out->start < 0) {
+        out->start = 0;
     }
     if ((u = json_object_get(root, "explanationURL")) != NULL && json_is_string(u))
         out->explanation_url = sanitize(json_string_value(u), 512);
@@ -454,40 +477,48 @@ renew_decide(const struct renew_input *in, struct renew_decision *out)
             return;
         }
     }
-    if (in->now >= c->not_after || in->now < c->not_before) {
+    if (in->now >= c->not_after) {
         out->reason = RENEW_EXPIRED;
         out->due_at = c->not_after;
-        snprintf(out->detail, sizeof(out->detail), "the certificate is %s",
-            in->now >= c->not_after ? "expired" : "not valid yet");
+        snprintf(out->detail, sizeof(out->detail), "the certificate is expired");
         return;
     }
 
+    /* The renew-before window; with ARI its second half is the retry margin. */
+    int64_t life = (int64_t)(c->not_after - c->not_before), before;
+    bool capped = false;
+    if (life <= 0)
+        life = 1;
+    if (in->pol->before_is_fraction)
+        before = (int64_t)((double)life * in->pol->num / in->pol->den);
+    else
+        before = in->pol->before_secs > (uint64_t)INT64_MAX ? INT64_MAX
+                                                             : (int64_t)in->pol->before_secs;
+    if (before >= life) {
+        /* A window as long as the lifetime would renew at every run. */
+        before = life / 3;
+        capped = true;
+    }
     u = in->rnd ? in->rnd(in->rnd_ctx) : 0.0;
     if (!(u >= 0.0 && u < 1.0))
         u = 0.0;
     if (in->ari != NULL) {
-        /* The CA's window; a random point inside it, never after expiry. */
+        /*
+         * The CA's window; a random point inside it, but never later than
+         * notAfter minus half the renew-before window, so that a failed
+         * renewal has time for retries (a window ending at notAfter would
+         * leave none).
+         */
+        time_t margin_end = c->not_after - (time_t)(before / 2);
         out->from_ari = true;
         out->window_start = in->ari->start;
-        out->latest = in->ari->end < c->not_after ? in->ari->end : c->not_after;
+        out->latest = in->ari->end < margin_end ? in->ari->end : margin_end;
         out->due_at = in->ari->start + (time_t)(u * (double)(in->ari->end - in->ari->start));
         if (out->due_at > out->latest)
             out->due_at = out->latest;
         out->reason = RENEW_ARI;
     } else {
-        int64_t life = (int64_t)(c->not_after - c->not_before), before;
-        if (life <= 0)
-            life = 1;
-        if (in->pol->before_is_fraction)
-            before = (int64_t)((double)life * in->pol->num / in->pol->den);
-        else
-            before = in->pol->before_secs > (uint64_t)INT64_MAX ? INT64_MAX
-                                                                 : (int64_t)in->pol->before_secs;
-        if (before >= life) {
-            /* A window as long as the lifetime would renew at every run. */
-            before = life / 3;
-            out->before_capped = true;
-        }
+        out->before_capped = capped;
         out->window_start = c->not_after - (time_t)before;
         out->latest = c->not_after - (time_t)(before / 2);
         uint64_t delay = (uint64_t)(u * (double)in->pol->jitter_secs);
@@ -495,6 +526,20 @@ renew_decide(const struct renew_input *in, struct renew_decision *out)
             delay = (uint64_t)(out->latest - out->window_start);
         out->due_at = out->window_start + (time_t)delay;
         out->reason = RENEW_TIME;
+    }
+    /*
+     * Not valid yet: the host clock is behind the CA's (a renewal now would
+     * get a certificate that is not valid yet either).  Not due; the caller
+     * warns about the clock.
+     */
+    if (in->now < c->not_before) {
+        out->due = false;
+        out->reason = RENEW_NOT_DUE;
+        out->clock_behind = true;
+        fmt_time(c->not_before, t1, sizeof(t1));
+        snprintf(out->detail, sizeof(out->detail), "the certificate is not valid until %s: "
+            "the host clock is behind (check NTP); not renewing", t1);
+        return;
     }
     fmt_time(out->due_at, t1, sizeof(t1));
     if (in->now >= out->due_at) {

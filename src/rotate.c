@@ -7,15 +7,24 @@
  *            (a rerun finds the pair by that id instead of making another)
  *   order    acme_enroll_run() with the pending key: the ACME order (whose
  *            URL acme.c keeps in <state-dir>/acme-order.url, so a rerun
- *            resumes it), the certificate stored next to the pending key,
- *            the [output] files written
+ *            resumes it), the certificate stored next to the pending key;
+ *            the [output] files are NOT written yet (with rotate = yes they
+ *            would name a key that is not L until the switch): the issued
+ *            chain is staged in <state-dir>/renew-next.pem instead
  *   switch   L -> L.retired.<t>, then L.pending.<t> -> L, both found by
- *            CKA_ID, so a rerun completes a half-done switch
+ *            CKA_ID, so a rerun completes a half-done switch (each relabel
+ *            is all or nothing and is simply done again)
+ *   files    the [output] files from the certificate now on the token next
+ *            to L (and the staged chain)
  *   deploy   [hooks] deploy, once the new pair is L and the files are there
  *
  * The one window without a pair labelled L is between the two relabels of
  * the switch (two C_SetAttributeValue calls): PKCS#11 has no transaction,
- * and the other order would leave two pairs labelled L instead.
+ * and the other order would leave two pairs labelled L instead.  Between
+ * the switch and the files step the files still hold the old certificate
+ * (the old key stays on the token, so it still works); the next run
+ * finishes both without the network.  With rotate = no the key does not
+ * change and the files are written at install, as `enroll` does.
  */
 #include "rotate.h"
 
@@ -30,8 +39,11 @@
 #include <openssl/rand.h>
 
 #include "acme_enroll.h"
+#include "csr.h"
 #include "fault.h"
 #include "util.h"
+
+#define STAGED_CHAIN "renew-next.pem"
 
 /* ---- lookups ------------------------------------------------------------------ */
 
@@ -134,12 +146,37 @@ rotate_check_outputs(const struct profile *p)
 }
 
 static char *
-order_file(const struct rotate *r)
+state_file(const struct rotate *r, const char *name)
 {
     char *path = NULL;
-    if (asprintf(&path, "%s/acme-order.url", r->e->prof->output.state_dir) == -1)
+    if (asprintf(&path, "%s/%s", r->e->prof->output.state_dir, name) == -1)
         return NULL;
     return path;
+}
+
+static char *
+order_file(const struct rotate *r)
+{
+    return state_file(r, "acme-order.url");
+}
+
+/* Remove a file of the state dir; absent is fine.  0, or -1 after reporting. */
+static int
+unlink_state_file(const struct rotate *r, const char *name)
+{
+    char *path = state_file(r, name);
+    int rc = 0;
+
+    if (path == NULL) {
+        err_runtime("E_NOMEM", "out of memory");
+        return -1;
+    }
+    if (unlink(path) == -1 && errno != ENOENT) {
+        err_runtime("E_FILE", "%s: %s", path, strerror(errno));
+        rc = -1;
+    }
+    free(path);
+    return rc;
 }
 
 static int
@@ -215,6 +252,8 @@ rotate_begin(struct rotate *r, const struct token_key *cur, X509 *cert, bool rot
         return -1;
     }
     free(of);
+    if (unlink_state_file(r, STAGED_CHAIN) == -1)
+        return -1;
     if (t->rotate)
         progress("renewal: new key pair %s (id %s) for %s", t->pending_label, t->pending_id,
             r->label);
@@ -228,6 +267,53 @@ nomem:
 
 /* ---- the steps ---------------------------------------------------------------------- */
 
+/*
+ * Is the pending key of the type the plan asks for, and as safe as
+ * token_keygen() makes keys (sensitive, never extractable, generated on the
+ * token)?  A resumed key was made by an earlier run, the profile may have
+ * changed since, and its id is in a file anyone with the state dir can
+ * read.  0 (yes), 1 (no: warned, with why), -1 after reporting.
+ */
+static int
+pending_key_ok(struct rotate *r, const struct token_key *key)
+{
+    struct token_key_flags f;
+
+    if (token_key_type(key) == NULL || token_key_type(key) != keytype_parse(r->e->plan->key)) {
+        warnmsg("the pending key %s is %s, but the profile asks for %s: replacing it",
+            token_key_label(key), token_key_type_name(key), r->e->plan->key);
+        return 1;
+    }
+    if (token_key_flags(r->e->tok, key, &f) == -1)
+        return -1;
+    if (!f.sensitive || f.extractable || !f.always_sensitive || !f.never_extractable ||
+        !f.local) {
+        warnmsg("the pending key %s is not sensitive, never extractable and generated on the "
+            "token (sensitive=%d always_sensitive=%d extractable=%d never_extractable=%d "
+            "local=%d): replacing it", token_key_label(key), f.sensitive, f.always_sensitive,
+            f.extractable, f.never_extractable, f.local);
+        return 1;
+    }
+    return 0;
+}
+
+/*
+ * Forget the renewal in progress: the txn, the ACME order state and the
+ * staged chain.  The caller has dealt with the token.  0 or -1.
+ */
+static int
+forget_txn(struct rotate *r)
+{
+    state_txn_clear(r->st);
+    if (state_save(r->st) == -1)
+        return -1;
+    if (unlink_state_file(r, "acme-order.url") == -1 ||
+        unlink_state_file(r, "acme-order.key") == -1 ||
+        unlink_state_file(r, STAGED_CHAIN) == -1)
+        return -1;
+    return 0;
+}
+
 static int
 step_keygen(struct rotate *r)
 {
@@ -236,35 +322,94 @@ step_keygen(struct rotate *r)
     const struct keytype *type = keytype_parse(r->e->plan->key);
     uint8_t *id = NULL;
     size_t idlen;
-    int found, rc = -1;
+    int found, ok, n, rc = -1;
 
     fault_point("keygen");
     if ((found = rotate_find_id(r->e->tok, t->pending_id, &key)) == -1)
         return -1;
     if (found == 0) {
         progress("renewal: found the pending key %s from the interrupted run", t->pending_label);
-    } else {
+        if ((ok = pending_key_ok(r, key)) == -1)
+            goto out;
+        if (ok == 1) {
+            /* The journal already names this id: destroying and regenerating it is idempotent. */
+            if ((n = token_destroy_key(r->e->tok, key)) == -1)
+                goto out;
+            progress("renewal: destroyed the unfit pending key (%d object(s))", n);
+            token_key_free(key);
+            key = NULL;
+            found = 1;
+        }
+    }
+    if (found == 1) {
         if (type == NULL) {
             err_input("E_KEY_TYPE", "%s: key type %s is not supported", r->e->prof->name,
                 r->e->plan->key);
-            return -1;
+            goto out;
         }
         if (hex_decode(t->pending_id, &id, &idlen) == -1)
             goto out;
         /* Halves of a pair whose generation was interrupted carry our journalled id. */
-        int n = token_destroy_id(r->e->tok, id, idlen);
-        if (n == -1)
+        if ((n = token_destroy_id(r->e->tok, id, idlen)) == -1)
             goto out;
         if (n > 0)
             progress("renewal: removed %d object(s) of an interrupted key generation", n);
-        if (token_keygen(r->e->tok, type, t->pending_label, id, idlen, &key) == -1)
+        if (token_keygen(r->e->tok, type, t->pending_label, id, idlen, &key) == -1) {
+            /*
+             * Nothing of this renewal exists on the token (token_keygen
+             * removes a pair it made but could not use; halves carrying our
+             * id go here): abandon it, so that the next run starts afresh
+             * instead of resuming a renewal that has nothing to resume.
+             */
+            bool had_old = t->old_id != NULL;
+            if (token_destroy_id(r->e->tok, id, idlen) != -1 && forget_txn(r) == 0)
+                warnmsg("the renewal stopped before it created anything and is abandoned; "
+                    "%s", had_old ? "the current key stays current" : "the next run starts "
+                    "afresh");
             goto out;
+        }
     }
     fault_point("generated");
     rc = save_step(r, STEP_ORDER);
 out:
     free(id);
     token_key_free(key);
+    return rc;
+}
+
+/*
+ * Run the ACME order for e->key.  With rotate = yes the certificate goes on
+ * the token only, and its chain to <state-dir>/renew-next.pem (leaf and
+ * chain, as a fullchain file), not to the [output] files: the profile's
+ * output paths are swapped for the staging path while acme_enroll_run()
+ * runs.  (e->skip_output_files would also keep the files untouched, but
+ * acme_enroll_run() keeps the chain to itself, and the files step needs
+ * it.)
+ */
+static int
+run_order(struct rotate *r, bool rotate)
+{
+    struct profile *p = r->e->prof;
+    char *cert = p->output.cert, *chain = p->output.chain, *full = p->output.fullchain;
+    char *staged = NULL;
+    int rc;
+
+    r->e->skip_deploy_hook = true;
+    r->e->skip_result = true;
+    if (!rotate)
+        return acme_enroll_run(r->e, r->json);
+    if ((staged = state_file(r, STAGED_CHAIN)) == NULL) {
+        err_runtime("E_NOMEM", "out of memory");
+        return -1;
+    }
+    p->output.cert = NULL;
+    p->output.chain = NULL;
+    p->output.fullchain = staged;
+    rc = acme_enroll_run(r->e, r->json);
+    p->output.cert = cert;
+    p->output.chain = chain;
+    p->output.fullchain = full;
+    free(staged);
     return rc;
 }
 
@@ -276,7 +421,7 @@ step_order(struct rotate *r)
     X509 *cert = NULL;
     char *of = NULL, *serial = NULL;
     bool installed = false;
-    int found, rc = -1;
+    int found, rc = -1, ok;
 
     fault_point("order");
     if ((of = order_file(r)) == NULL) {
@@ -295,10 +440,19 @@ step_order(struct rotate *r)
         goto out;
     if (found == 1) {
         err_runtime("E_STATE", "the key %s (id %s) the renewal journal %s records is no longer "
-            "on token %s; remove the \"txn\" entry of the journal to start over",
+            "on token %s; 'p11enroll renew --profile %s --abandon' gives up this renewal",
             t->rotate ? t->pending_label : r->label, t->rotate ? t->pending_id : "-",
-            r->st->path, token_label(r->e->tok));
+            r->st->path, token_label(r->e->tok), r->e->prof->name);
         goto out;
+    }
+    /* A resumed pending key is checked again: back to keygen when it does not fit. */
+    if (t->rotate) {
+        if ((ok = pending_key_ok(r, key)) == -1)
+            goto out;
+        if (ok == 1) {
+            rc = save_step(r, STEP_KEYGEN);
+            goto out;
+        }
     }
     /*
      * acme_enroll_run() forgets the order file only after installing (token
@@ -318,9 +472,7 @@ step_order(struct rotate *r)
     } else {
         r->e->key = key;
         key = NULL; /* transferred to the enrollment for acme_enroll_run */
-        r->e->skip_deploy_hook = true;
-        r->e->skip_result = true;
-        rc = acme_enroll_run(r->e, r->json);
+        rc = run_order(r, t->rotate);
         key = r->e->key;
         r->e->key = NULL; /* taken back */
         if (rc == -1) {
@@ -361,6 +513,12 @@ retired_has(const struct state *st, const char *id)
     return false;
 }
 
+/*
+ * The switch.  Each relabel is all or nothing and idempotent, so a resumed
+ * switch simply does both again: a run killed inside one (some objects of a
+ * pair relabelled, others not) is finished instead of being taken as done
+ * because its private key already carries the new label.
+ */
 static int
 step_switch(struct rotate *r)
 {
@@ -375,14 +533,15 @@ step_switch(struct rotate *r)
     if (t->old_id != NULL) {
         if ((found = rotate_find_id(r->e->tok, t->old_id, &old)) == -1)
             goto out;
-        if (found == 0 && !immutable && strcmp(token_key_label(old), t->retired_label) != 0) {
-            progress("renewal: retiring %s as %s", token_key_label(old), t->retired_label);
+        if (found == 0 && !immutable) {
+            if (strcmp(token_key_label(old), t->retired_label) != 0)
+                progress("renewal: retiring %s as %s", token_key_label(old), t->retired_label);
             if ((x = token_relabel_key(r->e->tok, old, t->retired_label)) == -2) {
+                /* Nothing changed (all or nothing): the old pair keeps L. */
                 immutable = true;
-                /* Objects relabelled before the refusal get the stable label back. */
-                (void)token_relabel_key(r->e->tok, old, r->label);
-            } else if (x == -1)
+            } else if (x == -1) {
                 goto out;
+            }
         }
     }
     fault_point("switch-half");
@@ -392,20 +551,29 @@ step_switch(struct rotate *r)
                 t->pending_label, t->pending_id, token_label(r->e->tok));
         goto out;
     }
-    if (!immutable && strcmp(token_key_label(pending), r->label) != 0) {
-        /* The stable label must be free: only our old pair may have held it. */
+    if (!immutable) {
+        /* The stable label must be free: only our old pair or the new one may hold it. */
         if ((found = token_find_key(r->e->tok, r->label, NULL, 0, &other)) == -1)
             goto out;
         if (found == 0 && !key_has_id(other, t->pending_id)) {
             err_runtime("E_LABEL_TAKEN", "token %s has a key labelled %s that this renewal did "
-                "not expect (not id %s); not switching: the new key stays %s",
-                token_label(r->e->tok), r->label, t->old_id ? t->old_id : "-", t->pending_label);
+                "not expect (not id %s); not switching: the new key stays %s and the [output] "
+                "files keep the old certificate; remove or rename that key and run renew "
+                "again, or give up with --abandon", token_label(r->e->tok), r->label,
+                t->pending_id, t->pending_label);
             goto out;
         }
-        progress("renewal: %s becomes %s", t->pending_label, r->label);
+        if (strcmp(token_key_label(pending), r->label) != 0)
+            progress("renewal: %s becomes %s", t->pending_label, r->label);
         if ((x = token_relabel_key(r->e->tok, pending, r->label)) == -2) {
             immutable = true;
-            /* Give the stable label back to the old pair: it stays usable. */
+            /*
+             * Refused, and undone: the new pair keeps its pending label on
+             * every object (put it there again in case a killed run had
+             * left part of it labelled L), and the old pair gets L back, so
+             * that L names one whole pair.
+             */
+            (void)token_relabel_key(r->e->tok, pending, t->pending_label);
             if (old != NULL && token_relabel_key(r->e->tok, old, r->label) != 0)
                 warnmsg("could not give key %s its label back", t->old_id);
         } else if (x == -1) {
@@ -435,12 +603,105 @@ step_switch(struct rotate *r)
         goto out;
     if (old != NULL)
         snprintf(r->retired, sizeof(r->retired), "%s", old_label);
-    rc = save_step(r, STEP_DEPLOY);
+    rc = save_step(r, STEP_FILES);
     fault_point("switched");
 out:
     token_key_free(old);
     token_key_free(pending);
     token_key_free(other);
+    return rc;
+}
+
+/*
+ * The chain to write with `leaf`: the one staged at the order (when it is
+ * this leaf's), else the current [output] chain file when it links to the
+ * leaf (same intermediate), else none (with a warning).  *chain may be NULL.
+ */
+static void
+files_chain(struct rotate *r, X509 *leaf, STACK_OF(X509) **chain)
+{
+    const char *outchain = r->e->prof->output.chain;
+    char *staged = state_file(r, STAGED_CHAIN);
+    X509 *first = NULL;
+    STACK_OF(X509) *rest = NULL;
+
+    *chain = NULL;
+    if (staged != NULL && access(staged, F_OK) == 0 &&
+        cert_read(staged, "the staged chain", &first, &rest) == 0 && X509_cmp(first, leaf) == 0 &&
+        cert_check_chain(leaf, rest) == 0) {
+        *chain = rest;
+        rest = NULL; /* transferred */
+        goto out;
+    }
+    X509_free(first);
+    first = NULL;
+    sk_X509_pop_free(rest, X509_free);
+    rest = NULL;
+    err_clear();
+    /* The [output] chain file holds the chain alone: its first certificate too. */
+    if (outchain != NULL && access(outchain, F_OK) == 0 &&
+        cert_read(outchain, "[output] chain", &first, &rest) == 0) {
+        if (rest == NULL)
+            rest = sk_X509_new_null();
+        if (rest != NULL && sk_X509_insert(rest, first, 0) > 0) {
+            first = NULL; /* transferred */
+            if (cert_check_chain(leaf, rest) == 0) {
+                warnmsg("the staged chain of the new certificate is missing; using the chain "
+                    "in %s, which links to it", outchain);
+                *chain = rest;
+                rest = NULL; /* transferred */
+                goto out;
+            }
+        }
+    }
+    err_clear();
+    warnmsg("the chain of the new certificate is unknown: [output] chain/fullchain hold the "
+        "certificate alone until the next renewal");
+out:
+    X509_free(first);
+    sk_X509_pop_free(rest, X509_free);
+    free(staged);
+}
+
+/*
+ * Write the [output] files from the current pair's certificate on the
+ * token, now that L names that pair.  Idempotent: a rerun writes the same
+ * files again.
+ */
+static int
+step_files(struct rotate *r)
+{
+    struct token_key *key = NULL;
+    X509 *cert = NULL;
+    STACK_OF(X509) *chain = NULL;
+    int found, rc = -1;
+
+    fault_point("files");
+    if ((found = rotate_find_current(r, &key, &cert)) != 0 || cert == NULL) {
+        if (found != -1)
+            err_runtime("E_NO_KEY", "no current key %s with a certificate on token %s after "
+                "the switch", r->label, token_label(r->e->tok));
+        goto out;
+    }
+    if (!key_has_id(key, r->st->txn.pending_id)) {
+        err_runtime("E_STATE", "after the switch, %s on token %s is not the new key (id %s)",
+            r->label, token_label(r->e->tok), r->st->txn.pending_id);
+        goto out;
+    }
+    files_chain(r, cert, &chain);
+    progress("renewal: writing the [output] files for %s", r->label);
+    if (enroll_write_outputs(r->e, cert, chain) == -1) {
+        warnmsg("the new key is current but the [output] files still hold the old "
+            "certificate; the next run writes them again");
+        goto out;
+    }
+    fault_point("filed");
+    if ((rc = save_step(r, STEP_DEPLOY)) == 0 && unlink_state_file(r, STAGED_CHAIN) == -1)
+        err_clear(); /* a stale staged chain is harmless: rotate_begin() removes it */
+out:
+    sk_X509_pop_free(chain, X509_free);
+    X509_free(cert);
+    token_key_free(key);
     return rc;
 }
 
@@ -483,6 +744,7 @@ rotate_resume(struct rotate *r)
         case STEP_KEYGEN: rc = step_keygen(r); break;
         case STEP_ORDER: rc = step_order(r); break;
         case STEP_SWITCH: rc = step_switch(r); break;
+        case STEP_FILES: rc = step_files(r); break;
         case STEP_DEPLOY: rc = step_deploy(r); break;
         default: rc = -1; break;
         }
@@ -513,8 +775,22 @@ rotate_housekeeping(struct rotate *r, json_t *destroyed)
         size_t idlen;
         int d;
 
-        if (r->now < e->retired_at ||
-            (uint64_t)(r->now - e->retired_at) < r->pol->retire_after_secs)
+        if (r->now < e->retired_at) {
+            /*
+             * Retired "in the future": the clock was ahead then, or is
+             * behind now.  Keep the pair, but count retire-after from now,
+             * or it would be kept until the clock caught up (for ever, for
+             * a clock once set years ahead).
+             */
+            warnmsg("retired key %s (id %s) was retired %lld s in the future: the host clock "
+                "was ahead or is behind (check NTP); keeping it for retire-after from now",
+                e->label, e->id, (long long)(e->retired_at - r->now));
+            e->retired_at = r->now;
+            if (state_save(st) == -1)
+                goto out;
+            continue;
+        }
+        if ((uint64_t)(r->now - e->retired_at) < r->pol->retire_after_secs)
             continue;
         /* Never the current pair, nor one the journal still needs. */
         if ((cur_id && strcmp(cur_id, e->id) == 0) ||
@@ -553,5 +829,57 @@ out:
     free(cur_id);
     token_key_free(cur);
     X509_free(cert);
+    return rc;
+}
+
+/* ---- giving up ---------------------------------------------------------------------- */
+
+int
+rotate_abandon(struct rotate *r)
+{
+    struct state_txn *t = &r->st->txn;
+    struct token_key *old = NULL;
+    uint8_t *id = NULL;
+    size_t idlen;
+    int n = 0, rc = -1;
+
+    if (t->step == STEP_NONE) {
+        progress("no renewal in progress: nothing to abandon");
+        return 0;
+    }
+    if (t->step >= STEP_FILES) {
+        err_runtime("E_STATE", "the renewal in progress has already switched: the new key is "
+            "%s and the old one is retired; nothing to abandon: run 'p11enroll renew --profile "
+            "%s' to finish it (files, deploy hook)", r->label, r->e->prof->name);
+        return -1;
+    }
+    progress("abandoning the renewal started %lld s ago (step %s)",
+        (long long)(r->now - t->started), state_step_name(t->step));
+    if (t->rotate && t->pending_id != NULL) {
+        /* Only the journalled id: objects p11enroll did not create are never touched. */
+        if (hex_decode(t->pending_id, &id, &idlen) == -1) {
+            err_runtime("E_STATE", "bad key id %s in the renewal state", t->pending_id);
+            goto out;
+        }
+        if ((n = token_destroy_id(r->e->tok, id, idlen)) == -1)
+            goto out;
+        progress("destroyed the pending key pair %s (id %s, %d object(s))",
+            t->pending_label ? t->pending_label : "?", t->pending_id, n);
+    }
+    /* A switch that had begun: the old pair takes the stable label back. */
+    if (t->step == STEP_SWITCH && t->old_id != NULL && !r->st->labels_immutable) {
+        int found = rotate_find_id(r->e->tok, t->old_id, &old);
+        if (found == -1)
+            goto out;
+        if (found == 0 && token_relabel_key(r->e->tok, old, r->label) != 0)
+            goto out;
+    }
+    if (forget_txn(r) == -1)
+        goto out;
+    progress("the renewal is abandoned; %s stays current", r->label);
+    rc = 0;
+out:
+    free(id);
+    token_key_free(old);
     return rc;
 }

@@ -22,7 +22,7 @@
 
 static const char *const step_names[] = {
     [STEP_NONE] = "none", [STEP_KEYGEN] = "keygen", [STEP_ORDER] = "order",
-    [STEP_SWITCH] = "switch", [STEP_DEPLOY] = "deploy",
+    [STEP_SWITCH] = "switch", [STEP_FILES] = "files", [STEP_DEPLOY] = "deploy",
 };
 
 const char *
@@ -108,9 +108,14 @@ parse(struct state *st, const char *text, size_t len)
     if (!get_str(root, "current_id", &st->current_id) ||
         (st->current_id && !id_ok(st->current_id)) ||
         !get_str(root, "destroying_id", &st->destroying_id) ||
-        (st->destroying_id && !id_ok(st->destroying_id)) ||
-        !get_time(root, "last_renewal", &st->last_renewal))
+        (st->destroying_id && !id_ok(st->destroying_id)))
         goto out;
+    /* A note for `status` only: a bad value is dropped, not fatal. */
+    if (!get_time(root, "last_renewal", &st->last_renewal)) {
+        warnmsg("%s: ignoring a malformed last_renewal", st->path);
+        st->last_renewal = 0;
+        st->repaired = true;
+    }
     if ((v = json_object_get(root, "retired")) != NULL) {
         size_t i;
         json_t *r;
@@ -130,11 +135,22 @@ parse(struct state *st, const char *text, size_t len)
             free(lab);
         }
     }
-    if ((v = json_object_get(root, "ari")) != NULL) {
+    /*
+     * The ARI window is a cache: one that does not load (a negative time
+     * an older version stored from a pre-1970 window, an inverted window) is
+     * dropped with a warning and fetched again, never fatal.
+     */
+    if ((v = json_object_get(root, "ari")) != NULL && !json_is_null(v)) {
         if (!json_is_object(v) || !get_str(v, "cert_id", &st->ari.cert_id) ||
-            !get_time(v, "start", &st->ari.start) || !get_time(v, "end", &st->ari.end) ||
-            !get_time(v, "next_poll", &st->ari.next_poll))
-            goto out;
+            st->ari.cert_id == NULL || !get_time(v, "start", &st->ari.start) ||
+            !get_time(v, "end", &st->ari.end) || !get_time(v, "next_poll", &st->ari.next_poll) ||
+            st->ari.end <= st->ari.start) {
+            warnmsg("%s: dropping a malformed cached ACME Renewal Information window; it "
+                "is fetched again", st->path);
+            free(st->ari.cert_id);
+            memset(&st->ari, 0, sizeof(st->ari));
+            st->repaired = true;
+        }
     }
     if ((v = json_object_get(root, "txn")) != NULL && !json_is_null(v)) {
         struct state_txn *t = &st->txn;
@@ -190,7 +206,8 @@ serialise(const struct state *st)
     json_object_set_new(root, "retired", ret);
     if (st->destroying_id)
         json_object_set_new(root, "destroying_id", json_string(st->destroying_id));
-    if (st->ari.cert_id)
+    if (st->ari.cert_id && st->ari.start >= 0 && st->ari.end > st->ari.start &&
+        st->ari.next_poll >= 0)
         json_object_set_new(root, "ari", json_pack("{s:s, s:I, s:I, s:I}", "cert_id",
             st->ari.cert_id, "start", (json_int_t)st->ari.start, "end", (json_int_t)st->ari.end,
             "next_poll", (json_int_t)st->ari.next_poll));

@@ -95,6 +95,10 @@ for gid, g in groups.items():
         continue
     bad.append("unexpected pair %s (%s)" % (l, gid))
 if pend > 1: bad.append("%d pending pairs" % pend)
+# Exactly one private key, one public key and ONE certificate carry the stable label.
+for cls in ("Private Key", "Public Key", "Certificate"):
+    n = sum(1 for o in objs if o["class"] == cls and o["label"] == label)
+    if n != 1: bad.append("%d %s objects labelled %s" % (n, cls.lower(), label))
 for r in st.get("retired", []):
     if r["id"] not in groups: bad.append("state lists retired %s that is not on the token" % r["label"])
 print("; ".join(bad) if bad else "ok")
@@ -107,12 +111,19 @@ invariants() {
   # The current certificate is for the current key, and is the [output] file.
   ptool --read-object --type cert --label "$L" -o "$T/cur.der" >/dev/null || { echo "  no cert"; return 1; }
   ptool --read-object --type pubkey --label "$L" -o "$T/cur.pub" >/dev/null || { echo "  no pubkey"; return 1; }
-  local a b c
+  local a b c d
   a=$(openssl x509 -inform DER -in "$T/cur.der" -noout -pubkey | openssl pkey -pubin -outform DER | sha256sum)
   b=$(openssl pkey -pubin -inform DER -in "$T/cur.pub" -outform DER | sha256sum)
   c=$(openssl x509 -in "$T/o/cert.pem" -outform DER | sha256sum)
+  d=$(openssl x509 -in "$T/o/cert.pem" -noout -pubkey | openssl pkey -pubin -outform DER | sha256sum)
   [ "$a" = "$b" ] && [ "$a" != "$EMPTY_SHA" ] || { echo "  the certificate is not the key's"; return 1; }
   [ "$c" = "$(sha256sum <"$T/cur.der")" ] || { echo "  [output] cert is not the token's"; return 1; }
+  [ "$d" = "$b" ] || { echo "  [output] cert's public key is not the key labelled $L"; return 1; }
+  # chain.pem issued cert.pem; fullchain.pem is the two.
+  openssl verify -partial_chain -CAfile "$T/o/chain.pem" "$T/o/cert.pem" >/dev/null 2>&1 ||
+    { echo "  [output] chain does not issue [output] cert"; return 1; }
+  cat "$T/o/cert.pem" "$T/o/chain.pem" | cmp -s - "$T/o/fullchain.pem" ||
+    { echo "  [output] fullchain is not cert + chain"; return 1; }
 }
 snapshot() { ptool --list-objects | grep -E 'label|ID' | sort; }
 
@@ -216,7 +227,14 @@ check "after retire-after: the state lists none" bash -c 'jq -e ".retired == []"
 ini_set "$P" renewal retire-after 1h
 
 # -- a kill at every fault point, then a rerun ------------------------------------------------------
-for f in keygen generated order installed switch switch-half switched deploy deployed; do
+# At every kill point the token and the [output] files are checked as they
+# are left: the full invariants (one pair labelled L, its certificate, the
+# [output] cert is that certificate and has that public key, at most the one
+# journalled pending pair) everywhere except in the window of the switch:
+# between the two relabels no pair has L, and from the switch to the files
+# step the files still hold the old certificate (the old key is still on the
+# token); the rerun finishes both.
+for f in keygen generated order installed switch switch-half switched files filed deploy deployed; do
   idb=$(key_id "$L"); h0=$(hooks); cert0=$(sha256sum <"$T/o/cert.pem")
   frenew "$f" --force
   check "fault $f: killed there" bash -c '[ "$1" -eq 137 ] && grep -q "fault: killed at $2" "$3"' _ "$RC" "$f" "$T/err"
@@ -224,11 +242,19 @@ for f in keygen generated order installed switch switch-half switched deploy dep
   check "fault $f: at most one pending pair" test "$npend" -le 1
   case $f in
     keygen|generated|order|installed|switch)
-      check "fault $f: the old pair is still current" test "$(key_id "$L")" = "$idb" ;;
+      check "fault $f: the old pair is still current" test "$(key_id "$L")" = "$idb"
+      check "fault $f: the [output] files are untouched" test "$(sha256sum <"$T/o/cert.pem")" = "$cert0"
+      check "fault $f: full invariants as killed" invariants 1 ;;
     switch-half)
-      check "fault $f: between the relabels no pair has the label (known window)" test -z "$(key_id "$L")" ;;
+      check "fault $f: between the relabels no pair has the label (known window)" test -z "$(key_id "$L")"
+      check "fault $f: the [output] files still hold the old certificate" test "$(sha256sum <"$T/o/cert.pem")" = "$cert0" ;;
+    switched|files)
+      check "fault $f: the new pair is current" bash -c 'test -n "$1" -a "$1" != "$2"' _ "$(key_id "$L")" "$idb"
+      check "fault $f: token invariants as killed" bash -c 'ptool() { pkcs11-tool --module "$1" --token-label edge --login --pin 1234 --list-objects 2>/dev/null; }; ptool "$1" | python3 "$2" "$3" "$4" 1 >/dev/null' _ "$SOFTHSM_MODULE" "$T/inv.py" "$L" "$T/state/renew.json"
+      check "fault $f: the files still hold the old certificate (switched next)" test "$(sha256sum <"$T/o/cert.pem")" = "$cert0" ;;
     *)
-      check "fault $f: the new pair is current" bash -c 'test -n "$1" -a "$1" != "$2"' _ "$(key_id "$L")" "$idb" ;;
+      check "fault $f: the new pair is current" bash -c 'test -n "$1" -a "$1" != "$2"' _ "$(key_id "$L")" "$idb"
+      check "fault $f: full invariants as killed" invariants 1 ;;
   esac
   run status --profile "$P" --json
   check "fault $f: status shows the pending work" bash -c 'jq -e ".pending.step != null and .renewal.due == true" <<<"$1" >/dev/null' _ "$OUT"
@@ -236,7 +262,7 @@ for f in keygen generated order installed switch switch-half switched deploy dep
   expect_rc 0 "fault $f: the rerun completes the renewal"
   expect_err "resuming the renewal" "fault $f: the rerun says it resumes"
   case $f in
-    installed|switch|switch-half|switched|deploy|deployed)
+    installed|switch|switch-half|switched|files|filed|deploy|deployed)
       expect_no_err "order: created" "fault $f: no second order" ;;
   esac
   check "fault $f: invariants after the rerun" invariants
@@ -250,14 +276,129 @@ for f in keygen generated order installed switch switch-half switched deploy dep
 done
 check "faults: retired pairs recorded, none orphaned" invariants
 
-# A kill while destroying a retired pair: the rerun finishes the destruction.
+# A switch that fails (another key took the label meanwhile): the [output]
+# files keep the old certificate, which is the old key's; the rerun, once
+# the stranger is gone, switches and writes them.
+idb=$(key_id "$L"); cert0=$(sha256sum <"$T/o/cert.pem"); h0=$(hooks)
+frenew switch-half --force
+ptool --keypairgen --key-type EC:prime256v1 --label "$L" --id 5eed >/dev/null
+renew
+expect_rc 1 "label taken at the switch: exit 1"
+expect_err "not switching" "label taken at the switch: not switching"
+check "label taken at the switch: the [output] cert is still the old one" test "$(sha256sum <"$T/o/cert.pem")" = "$cert0"
+check "label taken at the switch: ... whose key is the old pair" bash -c '
+  a=$(openssl x509 -in "$1" -noout -pubkey | openssl pkey -pubin -outform DER | sha256sum)
+  pkcs11-tool --module "$2" --token-label edge --login --pin 1234 --read-object --type pubkey --id "$3" -o "$4" >/dev/null 2>&1
+  b=$(openssl pkey -pubin -inform DER -in "$4" -outform DER | sha256sum); test "$a" = "$b"' _ "$T/o/cert.pem" "$SOFTHSM_MODULE" "$idb" "$T/old.pub"
+check "label taken at the switch: hook not run" test "$(hooks)" = "$h0"
+ptool --delete-object --type privkey --id 5eed >/dev/null; ptool --delete-object --type pubkey --id 5eed >/dev/null
+renew
+expect_rc 0 "label taken at the switch: the rerun switches once the label is free"
+check "label taken at the switch: invariants" invariants
+check "label taken at the switch: the files now hold the new certificate" test "$(sha256sum <"$T/o/cert.pem")" != "$cert0"
+
+# A kill in the middle of one relabel (the label_lock module kills the process
+# at its 3rd C_SetAttributeValue(CKA_LABEL = L): the new pair's public and
+# private keys are L, its certificate is not): the rerun finishes the switch,
+# certificate included, instead of taking it as done.
+if [ -n "$LABEL_LOCK_MODULE" ] && [ -f "$LABEL_LOCK_MODULE" ]; then
+  cp "$P" "$T/kill.ini"; ini_set "$T/kill.ini" token module "$LABEL_LOCK_MODULE"
+  idb=$(key_id "$L")
+  LABEL_LOCK_TARGET=$SOFTHSM_MODULE LABEL_LOCK_MODE=none LABEL_LOCK_KILL="$L:3" \
+    "$P11ENROLL" renew --profile "$T/kill.ini" --force >"$T/out" 2>"$T/err" </dev/null; RC=$?
+  check "kill inside the relabel: killed" test "$RC" -eq 137
+  check "kill inside the relabel: journal at switch" bash -c 'jq -e ".txn.step == \"switch\"" "$1" >/dev/null' _ "$T/state/renew.json"
+  check "kill inside the relabel: the new private key already has the label" test -n "$(key_id "$L")" -a "$(key_id "$L")" != "$idb"
+  renew
+  expect_rc 0 "kill inside the relabel: the rerun completes"
+  nl=$(ptool --list-objects | python3 -c '
+import re, sys
+label, n, cls = sys.argv[1], {}, None
+for line in sys.stdin:
+    m = re.match(r"^(Private Key|Public Key|Certificate) Object", line)
+    if m: cls = m.group(1); continue
+    m = re.match(r"^\s+label:\s+(.*)$", line)
+    if m and cls and m.group(1).strip() == label: n[cls] = n.get(cls, 0) + 1
+print(n.get("Private Key", 0), n.get("Public Key", 0), n.get("Certificate", 0))' "$L")
+  check "kill inside the relabel: one private key, one public key, one certificate labelled $L ($nl)" test "$nl" = "1 1 1"
+  check "kill inside the relabel: invariants" invariants
+fi
+
+# A resumed pending key is checked again: the profile's key type changed
+# since the kill (ec:p256 -> ec:p384), or a pair that is not safe sits under
+# the journalled id: destroyed and made again, under the same journal entry.
+frenew generated --force
+pend=$(jq -r .txn.pending_id "$T/state/renew.json")
+ini_set "$P" key type ec:p384
+renew
+expect_rc 0 "pending key of the old type: the rerun completes"
+expect_err "but the profile asks for ec:p384: replacing it" "pending key of the old type: replaced"
+check "pending key of the old type: the current key is ec:p384, the journalled id" bash -c '
+  jq -e --arg id "$2" ".current.key_type == \"ec:p384\" and .current.key_id == \$id" <<<"$1" >/dev/null' _ "$("$P11ENROLL" status --profile "$P" --json 2>/dev/null)" "$pend"
+# (back to ec:p256: pkcs11-tool, which the invariants use, cannot read P-384 public keys)
+ini_set "$P" key type ec:p256
+frenew keygen
+check "key type back: due by key type, killed before keygen" bash -c 'jq -e ".txn.reason == \"key-type\"" "$1" >/dev/null' _ "$T/state/renew.json"
+pend=$(jq -r .txn.pending_id "$T/state/renew.json"); plabel=$(jq -r .txn.pending_label "$T/state/renew.json")
+ptool --keypairgen --key-type EC:prime256v1 --label "$plabel" --id "$pend" --extractable >/dev/null
+renew
+expect_rc 0 "extractable pending key: the rerun completes"
+expect_err "is not sensitive, never extractable" "extractable pending key: replaced"
+check "extractable pending key: the current key is sensitive and never extractable" bash -c '
+  pkcs11-tool --module "$1" --token-label edge --login --pin 1234 --list-objects --type privkey 2>/dev/null |
+  awk -v l="$2" "/^Private Key Object/{p=1} p && \$1==\"label:\" {lab=\$2} p && /Access:/ { if (lab==l) print; p=0 }" |
+  grep -q "sensitive.*never extractable"' _ "$SOFTHSM_MODULE" "$L"
+check "extractable pending key: invariants" invariants
+
+# Retired "in the future" (the clock was ahead): kept, warned about, and its
+# retire-after counted from now, not kept for ever.
+future=$(( $(date +%s) + 10 * 365 * 86400 ))
+fid=$(jq -r '.retired[0].id' "$T/state/renew.json"); flabel=$(jq -r '.retired[0].label' "$T/state/renew.json")
+jq --argjson t "$future" '.retired[0].retired_at = $t' "$T/state/renew.json" >"$T/st.tmp" && mv "$T/st.tmp" "$T/state/renew.json"
 ini_set "$P" renewal retire-after 0
+renew
+expect_rc 3 "retired in the future: not due"
+expect_err "in the future: the host clock" "retired in the future: warns about the clock"
+check "retired in the future: that pair is kept" bash -c 'pkcs11-tool --module "$1" --token-label edge --login --pin 1234 --list-objects --type privkey 2>/dev/null | grep -q "label: *$2\$"' _ "$SOFTHSM_MODULE" "$flabel"
+check "retired in the future: the others are gone" test "$(nret)" = 1
+check "retired in the future: retire-after now counts from now" bash -c 'jq -e --arg id "$2" --argjson now "$3" "[.retired[] | select(.id == \$id) | .retired_at <= \$now] == [true]" "$1" >/dev/null' _ "$T/state/renew.json" "$fid" "$(date +%s)"
+
+# A kill while destroying a retired pair: the rerun finishes the destruction.
 frenew destroy
 check "fault destroy: killed there" grep -q "fault: killed at destroy" "$T/err"
 renew
 check "fault destroy: the rerun destroys the rest (exit 3, not due)" test "$RC" -eq 3
 check "fault destroy: no retired pairs left" test "$(nret)" = 0
 check "fault destroy: invariants" invariants
+
+# Retired pairs that cannot be destroyed after a renewal: a warning, exit 0
+# (the new certificate is installed and the hook ran); a later run retries.
+if [ -n "$LABEL_LOCK_MODULE" ] && [ -f "$LABEL_LOCK_MODULE" ]; then
+  cp "$P" "$T/nodestroy.ini"; ini_set "$T/nodestroy.ini" token module "$LABEL_LOCK_MODULE"
+  h0=$(hooks)
+  LABEL_LOCK_TARGET=$SOFTHSM_MODULE LABEL_LOCK_MODE=nodestroy \
+    "$P11ENROLL" renew --profile "$T/nodestroy.ini" --force >"$T/out" 2>"$T/err" </dev/null; RC=$?
+  expect_rc 0 "housekeeping fails after a renewal: still exit 0"
+  expect_err "destroying retired key pairs failed" "housekeeping fails after a renewal: warns"
+  check "housekeeping fails after a renewal: hook ran once" test "$(hooks)" = $((h0 + 1))
+  check "housekeeping fails after a renewal: the retired pair is kept and recorded" test "$(nret)" = 1
+  check "housekeeping fails after a renewal: invariants" invariants
+  renew
+  expect_rc 3 "housekeeping: the next run destroys it (not due)"
+  check "housekeeping: none left" test "$(nret)" = 0
+  # A key generation the token refuses: the renewal is abandoned, not left
+  # journalled for ever; the token and the files are unchanged.
+  before=$(snapshot); cert0=$(sha256sum <"$T/o/cert.pem")
+  LABEL_LOCK_TARGET=$SOFTHSM_MODULE LABEL_LOCK_MODE=nokeygen \
+    "$P11ENROLL" renew --profile "$T/nodestroy.ini" --force >"$T/out" 2>"$T/err" </dev/null; RC=$?
+  expect_rc 1 "keygen refused: exit 1"
+  expect_err "abandoned" "keygen refused: says the renewal is abandoned"
+  check "keygen refused: no journal entry left" bash -c 'jq -e ".txn == null" "$1" >/dev/null' _ "$T/state/renew.json"
+  check "keygen refused: token unchanged" test "$(snapshot)" = "$before"
+  check "keygen refused: files unchanged" test "$(sha256sum <"$T/o/cert.pem")" = "$cert0"
+  renew
+  expect_rc 3 "keygen refused: the next run has nothing to resume (not due)"
+fi
 ini_set "$P" renewal retire-after 1h
 
 # -- a kill in the middle of the ACME order (dns-01 hook kills the client) ----------------------
@@ -324,6 +465,31 @@ expect_rc 0 "CA back: the rerun completes"
 check "CA back: with the same pending key" test "$(key_id "$L")" = "$pend"
 check "CA back: invariants" invariants
 
+# -- --abandon: a way out of a renewal that cannot be completed ------------------------------------
+run renew --profile "$P" --abandon --force
+expect_rc 2 "--abandon --force: usage error"
+renew --abandon
+expect_rc 0 "--abandon with nothing in progress: exit 0"
+expect_err "nothing to abandon" "--abandon with nothing in progress: says so"
+idb=$(key_id "$L"); cert0=$(sha256sum <"$T/o/cert.pem"); h0=$(hooks)
+ini_set "$P" ca directory "https://127.0.0.1:$(free_port)/dir"
+renew --force
+expect_rc 1 "abandon: a renewal stuck on the CA (exit 1)"
+ini_set "$P" ca directory "$PEBBLE_DIRECTORY"
+pend=$(jq -r .txn.pending_id "$T/state/renew.json")
+echo "https://example.invalid/order/1" >"$T/state/acme-order.url"
+check "abandon: a pending pair and order state exist" bash -c 'test -n "$1" -a "$1" != null -a -e "$2/acme-order.key"' _ "$pend" "$T/state"
+renew --abandon
+expect_rc 0 "--abandon: exit 0"
+expect_err "destroyed the pending key pair" "--abandon: says what it destroyed"
+check "--abandon: the pending pair is gone" test "$(ptool --list-objects | grep -ci "ID: *$pend")" = 0
+check "--abandon: journal and order state cleared" bash -c 'jq -e ".txn == null" "$1/renew.json" >/dev/null && test ! -e "$1/acme-order.url" -a ! -e "$1/acme-order.key"' _ "$T/state"
+check "--abandon: the old pair is still current" test "$(key_id "$L")" = "$idb"
+check "--abandon: files unchanged, hook not run" test "$(sha256sum <"$T/o/cert.pem")" = "$cert0" -a "$(hooks)" = "$h0"
+check "--abandon: invariants (no pending pair)" invariants
+renew
+expect_rc 3 "--abandon: the next run has nothing to resume (not due)"
+
 # -- an unwritable output dir: exit 1, token unchanged ------------------------------------------------
 : >"$T/notadir"
 ini_set "$P" output chain "$T/notadir/chain.pem"
@@ -343,6 +509,13 @@ expect_rc 0 "rotate = no: renewed"
 check "rotate = no: the same key" test "$(key_id "$L")" = "$idb"
 check "rotate = no: a new certificate" test "$(sha256sum <"$T/o/cert.pem")" != "$cert0"
 check "rotate = no: invariants" invariants
+before=$(snapshot)
+ini_set "$P" key type ec:p384
+renew
+expect_rc 2 "rotate = no with a changed key type: a profile error (exit 2)"
+expect_err "rotate = no the key is kept" "rotate = no with a changed key type: says why"
+check "rotate = no with a changed key type: token unchanged" test "$(snapshot)" = "$before"
+ini_set "$P" key type ec:p256
 ini_set "$P" renewal rotate yes
 
 # -- a deploy hook that fails: exit 1, the certificate installed; the next run retries the hook --
@@ -418,9 +591,26 @@ renew
 expect_rc 3 "ARI: a future window: not due"
 expect_out "ARI" "ARI: says the time is the CA's"
 check "ARI: the window is cached in the state" bash -c 'jq -e --arg c "$2" ".ari.cert_id == \$c" "$1" >/dev/null' _ "$T/state/renew.json" "$certid"
+# The cached window is used until its Retry-After: moved into the past in the
+# cache, it makes the renewal due (reason ari) with no new request to the CA.
+n0=$(wc -l <"$T/ari.log")
+jq '.ari.start = 946684800 | .ari.end = 946771200' "$T/state/renew.json" >"$T/st.tmp" && mv "$T/st.tmp" "$T/state/renew.json"
+renew --dry-run --json
+expect_rc 0 "ARI: the cached window (now past) is used: due"
+check "ARI: ... for the reason ari" bash -c 'jq -e ".due == true and .reason == \"ari\"" <<<"$1" >/dev/null' _ "$OUT"
+check "ARI: ... without asking the CA again" test "$(wc -l <"$T/ari.log")" = "$n0"
 ari_stop
+renew --dry-run
+expect_rc 0 "ARI: the cached window is used with the ARI server gone"
+expect_out "ari" "ARI: cached, the reason is still ari"
+# A cache entry that does not load (a negative time an older build stored) is dropped, not fatal.
+jq '.ari.start = -86400 | .ari.end = -3600' "$T/state/renew.json" >"$T/st.tmp" && mv "$T/st.tmp" "$T/state/renew.json"
+run status --profile "$P"
+expect_rc 0 "ARI: a malformed cached window: status still works"
+expect_err "dropping a malformed cached" "ARI: a malformed cached window: warned and dropped"
 renew
-expect_rc 3 "ARI: the cached window is used until its Retry-After"
+expect_rc 3 "ARI: a malformed cached window: renew still works (not due)"
+check "ARI: the bad cache entry is gone from the state" bash -c 'jq -e "(.ari // {}) | (.start // 0) >= 0" "$1" >/dev/null' _ "$T/state/renew.json"
 check "ARI: token unchanged" test "$(snapshot)" = "$before"
 
 # -- a token that refuses to change labels ------------------------------------------------------------

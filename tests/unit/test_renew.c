@@ -242,8 +242,38 @@ Test(renew, expired_or_not_yet_valid)
     struct renew_cert c = good_cert();
     struct renew_decision d = decide(T0 + 90 * DAY, &c, pl, &pol, NULL, false, 0);
     cr_assert_eq(d.reason, RENEW_EXPIRED);
+    plan_free(pl);
+    profile_free(p);
+}
+
+Test(renew, not_valid_yet_is_a_clock_problem_not_a_reason)
+{
+    struct profile *p;
+    struct plan *pl = make_plan(names_profile, &p);
+    struct renew_policy pol = policy("");
+    struct renew_cert c = good_cert();
+    /* The host clock is behind the CA's: a new certificate would not be valid yet either. */
+    struct renew_decision d = decide(T0 - 10, &c, pl, &pol, NULL, false, 0);
+    cr_assert(!d.due, "%s", d.detail);
+    cr_assert_eq(d.reason, RENEW_NOT_DUE);
+    cr_assert(d.clock_behind);
+    cr_assert(strstr(d.detail, "clock") != NULL, "%s", d.detail);
+    /* Not even a passed ARI window makes it due. */
+    struct renew_ari ari = { .start = T0 - 100, .end = T0 - 50 };
+    d = decide(T0 - 10, &c, pl, &pol, &ari, false, 0);
+    cr_assert(!d.due);
+    cr_assert(d.clock_behind);
+    /* Changed names still are a reason (the plan, not the clock). */
+    char *fewer[] = { "www.example.com" };
+    c.names = fewer;
+    c.nnames = 1;
     d = decide(T0 - 10, &c, pl, &pol, NULL, false, 0);
-    cr_assert_eq(d.reason, RENEW_EXPIRED);
+    cr_assert(d.due);
+    cr_assert_eq(d.reason, RENEW_NAMES);
+    /* A valid certificate: no clock warning. */
+    c = good_cert();
+    d = decide(T0 + DAY, &c, pl, &pol, NULL, false, 0);
+    cr_assert(!d.clock_behind);
     plan_free(pl);
     profile_free(p);
 }
@@ -267,10 +297,27 @@ Test(renew, ari_window_replaces_renew_before)
     d = decide(T0 + DAY, &c, pl, &pol, &ari, false, 0.9);
     cr_assert(d.due);
     cr_assert_eq(d.reason, RENEW_ARI);
-    /* Never after expiry, whatever the CA says. */
+    /*
+     * Never later than notAfter minus half the renew-before window (1/3 of
+     * 90 days: 30, half of it 15: day 75), whatever the CA says, so that a
+     * failed renewal has time left for retries.
+     */
     ari = (struct renew_ari){ .start = T0 + 80 * DAY, .end = T0 + 200 * DAY };
     d = decide(T0 + DAY, &c, pl, &pol, &ari, false, 0.99);
-    cr_assert_eq(d.due_at, T0 + 90 * DAY);
+    cr_assert_eq(d.latest, T0 + 75 * DAY);
+    cr_assert_eq(d.due_at, T0 + 75 * DAY);
+    /* A window ending exactly at notAfter: capped the same way. */
+    ari = (struct renew_ari){ .start = T0 + 89 * DAY, .end = T0 + 90 * DAY };
+    d = decide(T0 + DAY, &c, pl, &pol, &ari, false, 0.5);
+    cr_assert_eq(d.due_at, T0 + 75 * DAY);
+    cr_assert(d.due_at < c.not_after);
+    d = decide(T0 + 75 * DAY, &c, pl, &pol, &ari, false, 0.5);
+    cr_assert(d.due);
+    cr_assert_eq(d.reason, RENEW_ARI);
+    /* A window well before the margin is used as it is. */
+    ari = (struct renew_ari){ .start = T0 + 40 * DAY, .end = T0 + 42 * DAY };
+    d = decide(T0 + DAY, &c, pl, &pol, &ari, false, 0.99);
+    cr_assert(d.due_at > T0 + 41 * DAY && d.due_at < T0 + 42 * DAY);
     /* Changed names still win over the window. */
     char *fewer[] = { "www.example.com" };
     c.names = fewer;
@@ -368,6 +415,31 @@ Test(ari, rfc3339_edges)
         "2026-01-01T00:00:00.Z", "+026-01-01T00:00:00Z", "2026-01-01T00:00:00+25:00" };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         cr_assert_eq(renew_parse_time(bad[i], &t), -1, "%s", bad[i]);
+    /* Before 1970: refused (a negative time would poison the state's cache). */
+    t = 42;
+    cr_assert_eq(renew_parse_time("1969-12-31T23:59:59Z", &t), -1);
+    cr_assert_eq(renew_parse_time("0001-01-01T00:00:00Z", &t), -1);
+    cr_assert_eq(renew_parse_time("1970-01-01T00:30:00+01:00", &t), -1);
+    cr_assert_eq(t, 42, "unchanged on failure");
+}
+
+Test(ari, pre_1970_windows_are_clamped_not_negative)
+{
+    static const char past[] = "{\"suggestedWindow\": {\"start\": \"1969-01-01T00:00:00Z\","
+                               " \"end\": \"1969-01-02T00:00:00Z\"}}";
+    static const char straddle[] = "{\"suggestedWindow\": {\"start\": \"1969-12-31T00:00:00Z\","
+                                   " \"end\": \"2026-01-01T00:00:00Z\"}}";
+    struct renew_ari a;
+    char why[128];
+    cr_assert_eq(renew_ari_parse(past, strlen(past), &a, why, sizeof(why)), 0, "%s", why);
+    cr_assert(a.start >= 0 && a.end > a.start, "%lld..%lld", (long long)a.start,
+        (long long)a.end);
+    cr_assert(a.end < T0, "still a window in the past: renew now");
+    renew_ari_clear(&a);
+    cr_assert_eq(renew_ari_parse(straddle, strlen(straddle), &a, why, sizeof(why)), 0, "%s", why);
+    cr_assert_eq(a.start, 0);
+    cr_assert_eq(a.end, T0);
+    renew_ari_clear(&a);
 }
 
 /* ---- certificates ------------------------------------------------------------- */
