@@ -87,6 +87,14 @@ char *uri_redact(const char *uri);
 int write_file_atomic(const char *path, const void *buf, size_t len, unsigned mode);
 
 /*
+ * Can `path` be written by write_file_atomic()?  Its directory must exist
+ * and be writable, and `path` must not be a directory.  `what` names the
+ * input in the message ("[output] cert", "--pubout").  0, or -1 after
+ * reporting (exit 1).  Called before anything changes.
+ */
+int file_writable(const char *path, const char *what);
+
+/*
  * The two halves of write_file_atomic(), for writing several files all or
  * nothing: file_prepare() writes, fsyncs and chmods a temp file next to
  * `path` (refusing a `path` that is a directory) and returns its name in

@@ -2,10 +2,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <errno.h>
-#include <libgen.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/pem.h>
 
@@ -31,24 +27,6 @@ static const char usage[] =
     CMDOPT_TOKEN_HELP
     "\n" CMDOPT_PIN_HELP
     "Exit codes: 0 done, 1 token or PIN failure, label or id taken, 2 usage error.\n";
-
-/* Refuse --pubout before the key exists when its directory cannot take it. */
-static int
-check_pubout(const char *path)
-{
-    char *copy = strdup(path);
-    const char *dir = copy ? dirname(copy) : ".";
-    struct stat st;
-    int rc = 0;
-
-    if ((stat(path, &st) == 0 && S_ISDIR(st.st_mode)) || access(dir, W_OK | X_OK) == -1) {
-        err_runtime("E_FILE", "--pubout %s: cannot write there (%s)", path,
-            errno ? strerror(errno) : "a directory");
-        rc = -1;
-    }
-    free(copy);
-    return rc;
-}
 
 int
 cmd_keygen(int argc, char **argv)
@@ -101,7 +79,7 @@ cmd_keygen(int argc, char **argv)
             keytype_all());
     else if (*label == '\0' || strlen(label) > 255 || (probe = json_string(label)) == NULL)
         err_input("E_LABEL", "--label: must be 1 to 255 bytes of UTF-8");
-    else if (pubout != NULL && check_pubout(pubout) == -1)
+    else if (pubout != NULL && file_writable(pubout, "--pubout") == -1)
         ;
     else if (idhex != NULL && (hex_decode(idhex, &id, &idlen) == -1 || idlen > 64))
         err_input("E_ID", "--id %s: not hex, or longer than 64 bytes", idhex);

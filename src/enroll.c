@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,23 +112,6 @@ enroll_csr(struct enroll *e, X509_REQ **out)
     return rc;
 }
 
-/* Is the directory of `path` there and writable?  Checked before the token changes. */
-static int
-check_writable(const char *path, const char *key)
-{
-    char *copy = strdup(path);
-    const char *dir = copy ? dirname(copy) : ".";
-    int rc = 0;
-
-    if (access(dir, W_OK | X_OK) == -1) {
-        err_runtime("E_FILE", "[output] %s = %s: directory %s is not writable: %s", key, path,
-            dir, strerror(errno));
-        rc = -1;
-    }
-    free(copy);
-    return rc;
-}
-
 /* PEM of the leaf, of the chain, and of both (fullchain). */
 static int
 output_pems(X509 *leaf, STACK_OF(X509) *chain, char **pem, size_t *len)
@@ -155,7 +137,8 @@ static int
 prepare_outputs(struct enroll *e, X509 *leaf, STACK_OF(X509) *chain, char **tmp,
     const char **targets)
 {
-    static const char *const keys[3] = { "cert", "chain", "fullchain" };
+    static const char *const keys[3] = { "[output] cert", "[output] chain",
+        "[output] fullchain" };
     char *pem[3];
     size_t len[3];
     int rc = -1;
@@ -170,7 +153,7 @@ prepare_outputs(struct enroll *e, X509 *leaf, STACK_OF(X509) *chain, char **tmp,
     if ((targets[1] || targets[2]) && sk_X509_num(chain) <= 0)
         warnmsg("no chain given: [output] chain/fullchain hold the certificate alone");
     for (int i = 0; i < 3; i++)
-        if (targets[i] != NULL && check_writable(targets[i], keys[i]) == -1)
+        if (targets[i] != NULL && file_writable(targets[i], keys[i]) == -1)
             goto out;
     for (int i = 0; i < 3; i++)
         if (targets[i] != NULL && file_prepare(targets[i], pem[i], len[i], 0644, &tmp[i]) == -1)

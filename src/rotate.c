@@ -114,28 +114,12 @@ key_has_id(const struct token_key *key, const char *hex)
     return same;
 }
 
-static int
-dir_writable(const char *path, const char *what)
-{
-    char *copy = strdup(path);
-    const char *dir = copy ? dirname(copy) : ".";
-    int rc = 0;
-
-    if (access(dir, W_OK | X_OK) == -1) {
-        err_runtime("E_FILE", "%s %s: directory %s is not writable: %s; nothing changed", what,
-            path, dir, strerror(errno));
-        rc = -1;
-    }
-    free(copy);
-    return rc;
-}
-
 int
 rotate_check_outputs(const struct profile *p)
 {
-    if ((p->output.cert && dir_writable(p->output.cert, "[output] cert") == -1) ||
-        (p->output.chain && dir_writable(p->output.chain, "[output] chain") == -1) ||
-        (p->output.fullchain && dir_writable(p->output.fullchain, "[output] fullchain") == -1))
+    if ((p->output.cert && file_writable(p->output.cert, "[output] cert") == -1) ||
+        (p->output.chain && file_writable(p->output.chain, "[output] chain") == -1) ||
+        (p->output.fullchain && file_writable(p->output.fullchain, "[output] fullchain") == -1))
         return -1;
     if (access(p->output.state_dir, W_OK | X_OK) == -1) {
         err_runtime("E_FILE", "[output] state-dir %s is not writable: %s; nothing changed",

@@ -274,6 +274,26 @@ read_file_capped(const char *path, size_t cap, uint8_t **out, size_t *outlen)
 }
 
 int
+file_writable(const char *path, const char *what)
+{
+    char *copy = strdup(path);
+    const char *dir = copy ? dirname(copy) : ".";
+    struct stat st;
+    int rc = 0;
+
+    if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        err_runtime("E_FILE", "%s %s: is a directory, not a file", what, path);
+        rc = -1;
+    } else if (access(dir, W_OK | X_OK) == -1) {
+        err_runtime("E_FILE", "%s %s: directory %s is not writable: %s", what, path, dir,
+            strerror(errno));
+        rc = -1;
+    }
+    free(copy);
+    return rc;
+}
+
+int
 file_prepare(const char *path, const void *buf, size_t len, unsigned mode, char **tmpout)
 {
     char *dircopy = NULL, *tmp = NULL;
