@@ -435,6 +435,34 @@ warn_repeat(struct builder *b, const char *key, const struct list *l, size_t i, 
         l->v[i].raw, l->v[j].raw);
 }
 
+/*
+ * extra-sans, in the order given: repeats and names already on the
+ * certificate are dropped with W_DUPLICATE_FOLDED; a wildcard (only valid on
+ * the internal certificate, R-I2) gets W_INTERNAL_WILDCARD.
+ */
+static void
+add_extra_sans(struct builder *b, const struct list *extra, const char *rule)
+{
+    for (size_t i = 0; i < extra->n; i++) {
+        long j = list_repeat(extra, i);
+        struct plan_name *e;
+
+        if (j >= 0) {
+            warn_repeat(b, "extra-sans", extra, i, j);
+            continue;
+        }
+        if ((e = san_find(b->pl, extra->v[i].norm)) != NULL) {
+            warn(b, "W_DUPLICATE_FOLDED", "extra-sans", "extra-sans: '%s' is "
+                "already on the certificate from %s; dropped", extra->v[i].raw, e->src.from);
+            continue;
+        }
+        if (extra->v[i].norm[0] == '*')
+            warn(b, "W_INTERNAL_WILDCARD", "extra-sans", "extra-sans: wildcard "
+                "'%s' on the internal certificate (R-I2)", extra->v[i].raw);
+        san_add(b, extra->v[i].norm, "extra-sans", rule);
+    }
+}
+
 /* The static spelling of v in set (so the plan never points into the profile). */
 static const char *
 pick(struct builder *b, const char *key, const char *v, const char *const *set,
@@ -804,22 +832,7 @@ build_edge(struct builder *b)
                     "is neither a SIP domain nor below one", xmpp.v[i].raw);
             san_add(b, xmpp.v[i].norm, "xmpp-domains", "R-E8");
         }
-        for (size_t i = 0; i < extra.n; i++) {
-            long j = list_repeat(&extra, i);
-            struct plan_name *e;
-
-            if (j >= 0) {
-                warn_repeat(b, "extra-sans", &extra, i, j);
-                continue;
-            }
-            if ((e = san_find(pl, extra.v[i].norm)) != NULL) {
-                warn(b, "W_DUPLICATE_FOLDED", "extra-sans", "extra-sans: '%s' is "
-                    "already on the certificate from %s; dropped", extra.v[i].raw,
-                    e->src.from);
-                continue;
-            }
-            san_add(b, extra.v[i].norm, "extra-sans", "R-X1");
-        }
+        add_extra_sans(b, &extra, "R-X1");
         /* R-E7: the A/V Edge FQDN only when it is also a name that must be there. */
         if (av.n > 0 && strcmp(av.v[0].norm, access.v[0].norm) != 0 &&
             strcmp(av.v[0].norm, webconf.v[0].norm) != 0) {
@@ -845,25 +858,7 @@ build_edge(struct builder *b)
         make_subject(b, subj->v[0].norm, subj_key, "R-I1");
         if (strcmp(isan, "subject") == 0) {
             san_add(b, subj->v[0].norm, "internal-san", "R-I2");
-            for (size_t i = 0; i < extra.n; i++) {
-                long j = list_repeat(&extra, i);
-                struct plan_name *e;
-
-                if (j >= 0) {
-                    warn_repeat(b, "extra-sans", &extra, i, j);
-                    continue;
-                }
-                if ((e = san_find(pl, extra.v[i].norm)) != NULL) {
-                    warn(b, "W_DUPLICATE_FOLDED", "extra-sans", "extra-sans: '%s' is "
-                        "already on the certificate from %s; dropped", extra.v[i].raw,
-                        e->src.from);
-                    continue;
-                }
-                if (extra.v[i].norm[0] == '*')
-                    warn(b, "W_INTERNAL_WILDCARD", "extra-sans", "extra-sans: wildcard "
-                        "'%s' on the internal certificate (R-I2)", extra.v[i].raw);
-                san_add(b, extra.v[i].norm, "extra-sans", "R-I2");
-            }
+            add_extra_sans(b, &extra, "R-I2");
         }
     } else {
         make_subject(b, access.v[0].norm, "access-edge", "R-E3");
