@@ -1341,32 +1341,48 @@ crypto:
 
 /* ---- certificates ------------------------------------------------------------ */
 
-int
-token_find_cert(struct token *tok, const struct token_key *key, X509 **out)
+/* Certificates stored with the key's CKA_ID, up to `max`.  -1 after reporting. */
+static long
+key_certs(struct token *tok, const struct token_key *key, CK_OBJECT_HANDLE *found, CK_ULONG max)
 {
     CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
-    CK_ATTRIBUTE tmpl[] = {
+    CK_ATTRIBUTE find[] = {
         { CKA_CLASS, &cls, sizeof(cls) },
         { CKA_ID, key->id, key->idlen },
     };
+    return find_objects(tok, find, 2, found, max);
+}
+
+/* The certificate in a CKO_CERTIFICATE object, or NULL when it cannot be read. */
+static X509 *
+read_cert(struct token *tok, CK_OBJECT_HANDLE obj)
+{
+    uint8_t *der;
+    size_t len;
+    const unsigned char *p;
+    X509 *x;
+
+    if (get_attr(tok, obj, CKA_VALUE, &der, &len) != 0)
+        return NULL;
+    p = der;
+    x = d2i_X509(NULL, &p, (long)len);
+    free(der);
+    return x;
+}
+
+int
+token_find_cert(struct token *tok, const struct token_key *key, X509 **out)
+{
     CK_OBJECT_HANDLE found[4];
     X509 *best = NULL;
     long n;
 
     *out = NULL;
-    if ((n = find_objects(tok, tmpl, 2, found, 4)) == -1)
+    if ((n = key_certs(tok, key, found, 4)) == -1)
         return -1;
     /* Several certificates for one key: the one that expires last. */
     for (long i = 0; i < n; i++) {
-        uint8_t *der;
-        size_t len;
-        const unsigned char *p;
-        X509 *x;
-        if (get_attr(tok, found[i], CKA_VALUE, &der, &len) != 0)
-            continue;
-        p = der;
-        x = d2i_X509(NULL, &p, (long)len);
-        free(der);
+        X509 *x = read_cert(tok, found[i]);
         if (x == NULL)
             continue;
         if (best == NULL || ASN1_TIME_compare(X509_get0_notAfter(x),
@@ -1381,18 +1397,6 @@ token_find_cert(struct token *tok, const struct token_key *key, X509 **out)
         return 1;
     *out = best;
     return 0;
-}
-
-/* Certificates stored with the key's CKA_ID, up to `max`.  -1 after reporting. */
-static long
-key_certs(struct token *tok, const struct token_key *key, CK_OBJECT_HANDLE *found, CK_ULONG max)
-{
-    CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
-    CK_ATTRIBUTE find[] = {
-        { CKA_CLASS, &cls, sizeof(cls) },
-        { CKA_ID, key->id, key->idlen },
-    };
-    return find_objects(tok, find, 2, found, max);
 }
 
 /* Does the certificate object hold exactly this DER? */
@@ -1524,15 +1528,7 @@ own_certs(struct token *tok, const struct token_key *key, CK_OBJECT_HANDLE *own,
     if (n == -1)
         return -1;
     for (long i = 0; i < n && (CK_ULONG)k < max; i++) {
-        uint8_t *der;
-        size_t len;
-        const unsigned char *p;
-        X509 *x;
-        if (get_attr(tok, all[i], CKA_VALUE, &der, &len) != 0)
-            continue;
-        p = der;
-        x = d2i_X509(NULL, &p, (long)len);
-        free(der);
+        X509 *x = read_cert(tok, all[i]);
         if (x != NULL && EVP_PKEY_eq(X509_get0_pubkey(x), key->pkey) == 1)
             own[k++] = all[i];
         X509_free(x);
