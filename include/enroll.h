@@ -22,8 +22,9 @@ struct enroll {
     bool key_created;         /* this run generated the key */
     bool skip_deploy_hook;    /* the caller runs [hooks] deploy itself (renew) */
     bool skip_result;         /* the caller prints the result itself (renew) */
-    bool skip_output_files;   /* install on the token only; the caller writes the
-                                 [output] files later with enroll_write_outputs() */
+    const char *stage_fullchain; /* when set, install writes leaf + chain to this file
+                                    only, not the [output] files (renew writes those
+                                    after its switch, with enroll_write_outputs()) */
 };
 
 /*

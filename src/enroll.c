@@ -143,9 +143,10 @@ prepare_outputs(struct enroll *e, X509 *leaf, STACK_OF(X509) *chain, char **tmp,
     size_t len[3];
     int rc = -1;
 
-    targets[0] = e->prof ? e->prof->output.cert : NULL;
-    targets[1] = e->prof ? e->prof->output.chain : NULL;
-    targets[2] = e->prof ? e->prof->output.fullchain : NULL;
+    bool staging = e->stage_fullchain != NULL;
+    targets[0] = !staging && e->prof ? e->prof->output.cert : NULL;
+    targets[1] = !staging && e->prof ? e->prof->output.chain : NULL;
+    targets[2] = staging ? e->stage_fullchain : e->prof ? e->prof->output.fullchain : NULL;
     for (int i = 0; i < 3; i++)
         tmp[i] = NULL;
     if (output_pems(leaf, chain, pem, len) == -1)
@@ -219,7 +220,7 @@ enroll_install(struct enroll *e, X509 *leaf, STACK_OF(X509) *chain)
      * certificate goes on the token (beside the old one); then the files
      * are renamed into place; only then do the old certificates go.
      */
-    if (!e->skip_output_files && prepare_outputs(e, leaf, chain, tmp, targets) == -1)
+    if (prepare_outputs(e, leaf, chain, tmp, targets) == -1)
         goto out;
     if ((stored = token_store_cert(e->tok, e->key, leaf)) == -1)
         goto out;

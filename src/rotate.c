@@ -363,17 +363,12 @@ out:
 /*
  * Run the ACME order for e->key.  With rotate = yes the certificate goes on
  * the token only, and its chain to <state-dir>/renew-next.pem (leaf and
- * chain, as a fullchain file), not to the [output] files: the profile's
- * output paths are swapped for the staging path while acme_enroll_run()
- * runs.  (e->skip_output_files would also keep the files untouched, but
- * acme_enroll_run() keeps the chain to itself, and the files step needs
- * it.)
+ * chain, as a fullchain file), not to the [output] files: the files step
+ * writes those after the switch.
  */
 static int
 run_order(struct rotate *r, bool rotate)
 {
-    struct profile *p = r->e->prof;
-    char *cert = p->output.cert, *chain = p->output.chain, *full = p->output.fullchain;
     char *staged = NULL;
     int rc;
 
@@ -385,13 +380,9 @@ run_order(struct rotate *r, bool rotate)
         err_runtime("E_NOMEM", "out of memory");
         return -1;
     }
-    p->output.cert = NULL;
-    p->output.chain = NULL;
-    p->output.fullchain = staged;
+    r->e->stage_fullchain = staged;
     rc = acme_enroll_run(r->e, r->json);
-    p->output.cert = cert;
-    p->output.chain = chain;
-    p->output.fullchain = full;
+    r->e->stage_fullchain = NULL;
     free(staged);
     return rc;
 }
