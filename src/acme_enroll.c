@@ -17,7 +17,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/bn.h>
 
 #include "acme.h"
 #include "cmdopt.h"
@@ -154,48 +153,6 @@ make_csr(void *arg, uint8_t **der, size_t *len)
     return rc;
 }
 
-static void
-print_result(struct enroll *e, X509 *leaf, STACK_OF(X509) *chain, bool json)
-{
-    char notafter[32], *subject = cmdopt_subject(leaf), *serial = NULL;
-    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(leaf), NULL);
-    const struct profile *p = e->prof;
-
-    serial = bn ? BN_bn2hex(bn) : NULL;
-    BN_free(bn);
-    cmdopt_time(X509_get0_notAfter(leaf), notafter, sizeof(notafter));
-    if (json) {
-        json_t *files = json_object(), *sans = json_array();
-        if (p->output.cert)
-            json_object_set_new(files, "cert", json_string(p->output.cert));
-        if (p->output.chain)
-            json_object_set_new(files, "chain", json_string(p->output.chain));
-        if (p->output.fullchain)
-            json_object_set_new(files, "fullchain", json_string(p->output.fullchain));
-        for (size_t i = 0; i < e->plan->nsans; i++)
-            json_array_append_new(sans, json_string(e->plan->sans[i].name));
-        cmdopt_print_json(json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:b, s:i, s:o}",
-            "ca", "acme", "serial", serial ? serial : "", "not_after", notafter,
-            "subject", subject ? subject : "", "sans", sans, "key", token_key_uri(e->key),
-            "key_created", e->key_created, "chain_length", sk_X509_num(chain) < 0 ? 0
-                : sk_X509_num(chain), "files", files));
-    } else {
-        printf("certificate  %s\n", subject ? subject : "");
-        printf("serial       %s\n", serial ? serial : "");
-        printf("expires      %s\n", notafter);
-        printf("key          %s%s\n", token_key_uri(e->key),
-            e->key_created ? " (generated now)" : "");
-        if (p->output.cert)
-            printf("wrote        %s\n", p->output.cert);
-        if (p->output.chain)
-            printf("wrote        %s\n", p->output.chain);
-        if (p->output.fullchain)
-            printf("wrote        %s\n", p->output.fullchain);
-    }
-    free(subject);
-    OPENSSL_free(serial);
-}
-
 int
 acme_enroll_run(struct enroll *e, bool json)
 {
@@ -299,8 +256,14 @@ acme_enroll_run(struct enroll *e, bool json)
                 "Access Edge FQDN as subject); the SANs are as planned", cn[0] ? cn : "(none)",
                 e->plan->cn);
     }
-    if (!e->skip_result)
-        print_result(e, leaf, chain, json);
+    if (!e->skip_result) {
+        json_t *sans = json_array();
+        for (size_t i = 0; i < e->plan->nsans; i++)
+            json_array_append_new(sans, json_string(e->plan->sans[i].name));
+        cmdopt_print_installed(e, leaf, chain, "key",
+            json_pack("{s:s, s:o, s:b}", "ca", "acme", "sans", sans, "key_created",
+                e->key_created), json);
+    }
     if (!e->skip_deploy_hook && enroll_deploy_hook(e) == -1)
         goto out;
     rc = 0;

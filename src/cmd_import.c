@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/bn.h>
 
 #include "cmdopt.h"
 #include "commands.h"
@@ -107,37 +106,7 @@ run:
     if (enroll_install(&e, leaf, chain) == -1)
         goto fail;
 
-    char notafter[32], *subject = cmdopt_subject(leaf), *serial = NULL;
-    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(leaf), NULL);
-    serial = bn ? BN_bn2hex(bn) : NULL;
-    BN_free(bn);
-    cmdopt_time(X509_get0_notAfter(leaf), notafter, sizeof(notafter));
-    if (json) {
-        json_t *files = json_object();
-        if (e.prof && e.prof->output.cert)
-            json_object_set_new(files, "cert", json_string(e.prof->output.cert));
-        if (e.prof && e.prof->output.chain)
-            json_object_set_new(files, "chain", json_string(e.prof->output.chain));
-        if (e.prof && e.prof->output.fullchain)
-            json_object_set_new(files, "fullchain", json_string(e.prof->output.fullchain));
-        cmdopt_print_json(json_pack("{s:s, s:s, s:s, s:s, s:i, s:o}",
-            "subject", subject ? subject : "", "serial", serial ? serial : "",
-            "not_after", notafter, "key", token_key_uri(e.key),
-            "chain_length", sk_X509_num(chain) < 0 ? 0 : sk_X509_num(chain), "files", files));
-    } else {
-        printf("certificate  %s\n", subject ? subject : "");
-        printf("serial       %s\n", serial ? serial : "");
-        printf("expires      %s\n", notafter);
-        printf("stored with  %s\n", token_key_uri(e.key));
-        if (e.prof && e.prof->output.cert)
-            printf("wrote        %s\n", e.prof->output.cert);
-        if (e.prof && e.prof->output.chain)
-            printf("wrote        %s\n", e.prof->output.chain);
-        if (e.prof && e.prof->output.fullchain)
-            printf("wrote        %s\n", e.prof->output.fullchain);
-    }
-    free(subject);
-    OPENSSL_free(serial);
+    cmdopt_print_installed(&e, leaf, chain, "stored with", NULL, json);
     goto done;
 fail:
     rc = cmdopt_fail(json);
