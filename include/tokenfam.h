@@ -20,8 +20,8 @@ struct token_family {
 
 /*
  * The family whose manufacturer and model globs match, or NULL.  The
- * profiles are read once, from $P11ENROLL_TOKENS_DIR, the installed
- * directory, or the source tree; the result is borrowed.
+ * profiles are read once, from $P11ENROLL_TOKENS_DIR if set, else from the
+ * installed directory (share/p11enroll/tokens); the result is borrowed.
  */
 const struct token_family *tokenfam_match(const char *manufacturer, const char *model);
 

@@ -13,9 +13,6 @@
 #ifndef P11E_TOKENS_DIR
 #define P11E_TOKENS_DIR "/usr/local/share/p11enroll/tokens"
 #endif
-#ifndef P11E_SRC_TOKENS_DIR
-#define P11E_SRC_TOKENS_DIR ""
-#endif
 
 #define MAX_FAMILIES 32
 
@@ -98,8 +95,11 @@ tokenfam_match(const char *manufacturer, const char *model)
 {
     if (!loaded) {
         loaded = true;
-        if (!load_dir(getenv("P11ENROLL_TOKENS_DIR")) && !load_dir(P11E_TOKENS_DIR))
-            load_dir(P11E_SRC_TOKENS_DIR);
+        const char *dir = getenv("P11ENROLL_TOKENS_DIR");
+
+        /* The environment (tests, scripts run from the build tree) replaces
+         * the installed directory; there is no build-time fallback. */
+        load_dir(dir != NULL && *dir != '\0' ? dir : P11E_TOKENS_DIR);
     }
     for (size_t i = 0; i < nfamilies; i++) {
         const struct token_family *f = &families[i];
