@@ -1,0 +1,31 @@
+/*
+ * text.h - text helpers: hex, sanitising untrusted text, wiping memory,
+ * PKCS#11 URIs fit for messages.
+ */
+#ifndef P11E_TEXT_H
+#define P11E_TEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Lower-case hex of `len` bytes into a new string (caller frees). */
+char *hex_encode(const uint8_t *buf, size_t len);
+/* Parse hex (even length, optional ':' separators).  0 or -1; *out freed by caller. */
+int hex_decode(const char *hex, uint8_t **out, size_t *outlen);
+
+/*
+ * A copy of a PKCS#11 URI fit for messages: the values of pin-value= and
+ * pin-source= are replaced by "(hidden)".  Never NULL (caller frees).
+ */
+char *uri_redact(const char *uri);
+
+/*
+ * Copy `in` replacing bytes outside printable ASCII with '?' and capping the
+ * length at `max` (for text that came from a server or a token).  Caller frees.
+ */
+char *sanitize(const char *in, size_t max);
+
+/* Wipe memory the compiler may not optimise away. */
+void wipe(void *p, size_t len);
+
+#endif
