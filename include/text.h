@@ -14,8 +14,13 @@ char *hex_encode(const uint8_t *buf, size_t len);
 int hex_decode(const char *hex, uint8_t **out, size_t *outlen);
 
 /*
- * A copy of a PKCS#11 URI fit for messages: the values of pin-value= and
- * pin-source= are replaced by "(hidden)".  Never NULL (caller frees).
+ * A copy of a PKCS#11 URI fit for messages.  The URI is parsed (RFC 7512:
+ * path attributes after "pkcs11:" separated by ';', query attributes after
+ * '?' separated by '&'; names %-decoded, any case) and the values of
+ * pin-value and pin-source are replaced by "(hidden)".  A string that is not
+ * a pkcs11: URI, or whose attribute names cannot be decoded, is not echoed:
+ * the copy is then "(unparsable URI hidden)".  NULL gives "".  New string
+ * (caller frees); NULL only when memory ran out.
  */
 char *uri_redact(const char *uri);
 

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 
 char *
@@ -89,35 +90,122 @@ wipe(void *p, size_t len)
         explicit_bzero(p, len);
 }
 
+#define URI_SCHEME "pkcs11:"
+#define URI_HIDDEN "(hidden)"
+#define URI_UNPARSABLE "(unparsable URI hidden)"
+
+/*
+ * Is the attribute name s[0..n) (percent-encoded, any case, blanks around
+ * it ignored) pin-value or pin-source?  1 yes, 0 no, -1 when the name is
+ * malformed: a bad %-escape, or a decoded byte that is not printable ASCII.
+ */
+static int
+attr_is_secret(const char *s, size_t n)
+{
+    static const char *const secret[] = { "pin-value", "pin-source" };
+    char name[16];
+    size_t k = 0;
+    bool fits = true;
+
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)s[i];
+
+        if (c == '%') {
+            int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
+            int lo = hi >= 0 ? hexval(s[i + 2]) : -1;
+            if (lo < 0)
+                return -1;
+            c = hi << 4 | lo;
+            i += 2;
+        }
+        if (c < 0x20 || c >= 0x7f)
+            return -1;
+        if ((c == ' ' || c == '\t') && k == 0)
+            continue;           /* leading blank (trailing ones: below) */
+        if (k + 1 < sizeof(name))
+            name[k++] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+        else
+            fits = false;       /* longer than any secret name */
+    }
+    while (k > 0 && (name[k - 1] == ' ' || name[k - 1] == '\t'))
+        k--;
+    name[k] = '\0';
+    for (size_t i = 0; fits && i < sizeof(secret) / sizeof(secret[0]); i++)
+        if (strcmp(name, secret[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/*
+ * Copy the attributes of s[0..n), separated by `sep`, to *o: a secret
+ * attribute's value becomes "(hidden)".  0, or -1 when a name is malformed.
+ */
+static int
+redact_attrs(const char *s, size_t n, char sep, char **o)
+{
+    const char *end = s + n;
+
+    while (s < end) {
+        const char *next = memchr(s, sep, (size_t)(end - s));
+        const char *eq;
+        size_t len = (next != NULL ? next : end) - s;
+        int secret;
+
+        eq = memchr(s, '=', len);
+        secret = attr_is_secret(s, eq != NULL ? (size_t)(eq - s) : len);
+        if (secret == -1)
+            return -1;
+        if (secret && eq != NULL) {
+            memcpy(*o, s, (size_t)(eq - s) + 1);
+            *o += eq - s + 1;
+            memcpy(*o, URI_HIDDEN, strlen(URI_HIDDEN));
+            *o += strlen(URI_HIDDEN);
+        } else {
+            memcpy(*o, s, len);
+            *o += len;
+        }
+        if (next == NULL)
+            break;
+        *(*o)++ = sep;
+        s = next + 1;
+    }
+    return 0;
+}
+
+/*
+ * RFC 7512 by parsing, not by pattern: the path attributes (after "pkcs11:",
+ * separated by ';') and the query attributes (after '?', separated by '&')
+ * are taken apart and each name decoded, so a pin-value anywhere, in any
+ * case or %-encoded, is hidden.  What cannot be parsed is not echoed.
+ */
 char *
 uri_redact(const char *uri)
 {
-    static const char *const secret[] = { "pin-value=", "pin-source=" };
-    size_t len = uri ? strlen(uri) : 0;
-    char *out = malloc(2 * len + 16), *o = out;
-    const char *p = uri ? uri : "";
+    size_t len = uri ? strlen(uri) : 0, scheme = strlen(URI_SCHEME);
+    const char *path, *query;
+    char *out, *o;
 
-    if (out == NULL)
+    if (uri == NULL)
+        return strdup("");
+    if (strncasecmp(uri, URI_SCHEME, scheme) != 0)
+        return strdup(URI_UNPARSABLE);
+    /* Each hidden value grows by at most strlen("(hidden)") over its name. */
+    if ((out = malloc(2 * len + 16)) == NULL)
         return strdup("(URI)");
-    while (*p) {
-        bool hit = false;
-        for (size_t i = 0; i < 2 && !hit; i++) {
-            size_t n = strlen(secret[i]);
-            /* Only at an attribute boundary: start of query or after ';' '&' '?'. */
-            if (strncmp(p, secret[i], n) == 0 && p > uri && strchr("?;&", p[-1])) {
-                memcpy(o, p, n);
-                o += n;
-                memcpy(o, "(hidden)", 8);
-                o += 8;
-                p += n;
-                while (*p && *p != ';' && *p != '&')
-                    p++;
-                hit = true;
-            }
-        }
-        if (!hit)
-            *o++ = *p++;
+    memcpy(out, uri, scheme);
+    o = out + scheme;
+    path = uri + scheme;
+    query = strchr(path, '?');
+    if (redact_attrs(path, query != NULL ? (size_t)(query - path) : strlen(path), ';', &o) == -1)
+        goto unparsable;
+    if (query != NULL) {
+        *o++ = '?';
+        if (redact_attrs(query + 1, strlen(query + 1), '&', &o) == -1)
+            goto unparsable;
     }
     *o = '\0';
     return out;
+unparsable:
+    free(out);
+    return strdup(URI_UNPARSABLE);
 }
