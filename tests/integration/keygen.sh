@@ -102,6 +102,18 @@ expect_no_err "SECRET99" "the PIN never reaches stderr"
 run keys --token 'pkcs11:token=edge;bogus=1?pin-value=SECRET99' --json
 expect_no_err "SECRET99" "bad URI: the PIN never reaches stderr"
 check "bad URI: the PIN never reaches the JSON" bash -c '! grep -q SECRET99 "$1"' _ "$T/out"
+# A pin-value at the start of the path (p11-kit accepts it there too).
+run keygen --token 'pkcs11:pin-value=SECRET77;token=nosuch' --label x --type ec:p256
+expect_rc 1 "missing token named with a leading pin-value"
+expect_err "pin-value=(hidden)" "leading pin-value: the URI is shown with the PIN hidden"
+expect_no_err "SECRET77" "leading pin-value: the PIN never reaches stderr"
+check "leading pin-value: the PIN never reaches stdout" bash -c '! grep -q SECRET77 "$1"' _ "$T/out"
+run keygen --token 'pkcs11:pin-value=SECRET77;token=nosuch' --label x --type ec:p256 --json
+expect_rc 1 "missing token named with a leading pin-value (--json)"
+expect_no_err "SECRET77" "leading pin-value --json: the PIN never reaches stderr"
+check "leading pin-value --json: the PIN never reaches the JSON" bash -c '! grep -q SECRET77 "$1"' _ "$T/out"
+check "leading pin-value --json: an error object is printed" \
+  bash -c 'jq -e ".error.code" "$1" >/dev/null' _ "$T/out"
 n0=$(pkcs11-tool --module "$SOFTHSM_MODULE" --token-label edge --login --pin 1234 --list-objects 2>/dev/null | grep -c 'Object;')
 run keygen --token "$TOKEN" --label pub-nodir --type ec:p256 --pubout "$T/nodir/x.pem"
 expect_rc 1 "--pubout into a missing directory"

@@ -64,3 +64,73 @@ Test(files, atomic_write_fails_cleanly_in_missing_dir)
     cr_assert_eq(write_file_atomic("/nonexistent-dir/x", "a", 1, 0600), -1);
     cr_assert_eq(err_exit_code(), EXIT_RUNTIME);
 }
+
+/* uri_redact(): the copy, and that `secret` appears nowhere in it. */
+static void
+redacts(const char *uri, const char *want, const char *secret)
+{
+    char *s = uri_redact(uri);
+
+    cr_assert_not_null(s);
+    cr_assert_str_eq(s, want, "uri_redact(%s)", uri);
+    if (secret != NULL)
+        cr_assert_null(strstr(s, secret), "%s leaks %s", s, secret);
+    free(s);
+}
+
+Test(uri_redact, leading_pin_value)
+{
+    redacts("pkcs11:pin-value=1234;token=x", "pkcs11:pin-value=(hidden);token=x", "1234");
+    redacts("pkcs11:pin-value=1234", "pkcs11:pin-value=(hidden)", "1234");
+}
+
+Test(uri_redact, pin_in_query)
+{
+    redacts("pkcs11:token=x?pin-value=1234", "pkcs11:token=x?pin-value=(hidden)", "1234");
+    redacts("pkcs11:token=x?module-name=softhsm2&pin-source=file:/p",
+        "pkcs11:token=x?module-name=softhsm2&pin-source=(hidden)", "/p");
+    /* In the query only '&' separates: a ';' belongs to the value. */
+    redacts("pkcs11:token=x?pin-value=12;34", "pkcs11:token=x?pin-value=(hidden)", "34");
+}
+
+Test(uri_redact, percent_encoded_name)
+{
+    redacts("pkcs11:pin%2dvalue=1234;token=x", "pkcs11:pin%2dvalue=(hidden);token=x", "1234");
+    redacts("pkcs11:token=x?%70%69%6e-source=/p", "pkcs11:token=x?%70%69%6e-source=(hidden)",
+        "/p");
+}
+
+Test(uri_redact, mixed_case)
+{
+    redacts("pkcs11:PIN-Value=1234", "pkcs11:PIN-Value=(hidden)", "1234");
+    redacts("PKCS11:token=x?Pin-Source=/p", "PKCS11:token=x?Pin-Source=(hidden)", "/p");
+    redacts("pkcs11: pin-value =1234", "pkcs11: pin-value =(hidden)", "1234");
+}
+
+Test(uri_redact, several_pins)
+{
+    redacts("pkcs11:pin-value=1111;token=x;pin-source=/a?pin-value=2222&pin-source=/b",
+        "pkcs11:pin-value=(hidden);token=x;pin-source=(hidden)"
+        "?pin-value=(hidden)&pin-source=(hidden)", "1111");
+    redacts("pkcs11:pin-value=1111;pin-value=2222", "pkcs11:pin-value=(hidden);pin-value=(hidden)",
+        "2222");
+}
+
+Test(uri_redact, leaves_other_attributes)
+{
+    redacts("pkcs11:token=edge;object=k;type=private", "pkcs11:token=edge;object=k;type=private",
+        NULL);
+    redacts("pkcs11:", "pkcs11:", NULL);
+    redacts("pkcs11:pin-valued=1;xpin-value=2", "pkcs11:pin-valued=1;xpin-value=2", NULL);
+    redacts(NULL, "", NULL);
+}
+
+Test(uri_redact, garbage_is_not_echoed)
+{
+    redacts("pkcs11:pin%2=1234", "(unparsable URI hidden)", "1234");
+    redacts("pkcs11:pin%zzvalue=1234", "(unparsable URI hidden)", "1234");
+    redacts("pkcs11:pin%00-value=1234", "(unparsable URI hidden)", "1234");
+    redacts("pkcs11:token=x?pin-value%=1234", "(unparsable URI hidden)", "1234");
+    redacts("pin-value=1234;token=x", "(unparsable URI hidden)", "1234");
+    redacts("token=x?pin-value=1234", "(unparsable URI hidden)", "1234");
+}

@@ -1,0 +1,36 @@
+/*
+ * text.h - text helpers: hex, sanitising untrusted text, wiping memory,
+ * PKCS#11 URIs fit for messages.
+ */
+#ifndef P11E_TEXT_H
+#define P11E_TEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Lower-case hex of `len` bytes into a new string (caller frees). */
+char *hex_encode(const uint8_t *buf, size_t len);
+/* Parse hex (even length, optional ':' separators).  0 or -1; *out freed by caller. */
+int hex_decode(const char *hex, uint8_t **out, size_t *outlen);
+
+/*
+ * A copy of a PKCS#11 URI fit for messages.  The URI is parsed (RFC 7512:
+ * path attributes after "pkcs11:" separated by ';', query attributes after
+ * '?' separated by '&'; names %-decoded, any case) and the values of
+ * pin-value and pin-source are replaced by "(hidden)".  A string that is not
+ * a pkcs11: URI, or whose attribute names cannot be decoded, is not echoed:
+ * the copy is then "(unparsable URI hidden)".  NULL gives "".  New string
+ * (caller frees); NULL only when memory ran out.
+ */
+char *uri_redact(const char *uri);
+
+/*
+ * Copy `in` replacing bytes outside printable ASCII with '?' and capping the
+ * length at `max` (for text that came from a server or a token).  Caller frees.
+ */
+char *sanitize(const char *in, size_t max);
+
+/* Wipe memory the compiler may not optimise away. */
+void wipe(void *p, size_t len);
+
+#endif
