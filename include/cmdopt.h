@@ -1,6 +1,7 @@
 /*
- * cmdopt.h - the options every token-using command shares, and small output
- * helpers for the cmd_*.c files.
+ * cmdopt.h - what the cmd_*.c files share: the getopt_long prologue
+ * (cmdopt_parse), the option ids and token options, usage errors, and small
+ * output helpers.
  */
 #ifndef P11E_CMDOPT_H
 #define P11E_CMDOPT_H

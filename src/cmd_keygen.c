@@ -109,7 +109,7 @@ write_pubout(struct token_key *key, const char *path)
         (n = BIO_get_mem_data(b, &pem)) > 0)
         rc = write_file_atomic(path, pem, (size_t)n, 0644);
     else
-        err_runtime("E_MEMORY", "out of memory");
+        err_runtime("E_CRYPTO", "encoding the public key failed");
     BIO_free(b);
     return rc;
 }
