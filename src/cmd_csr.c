@@ -66,65 +66,75 @@ print_summary(FILE *f, json_t *s, const char *out)
         fprintf(f, "csr          %s\n", out);
 }
 
+enum { OPT_PROFILE = CMDOPT_OWN, OPT_NEW_KEY, OPT_OUT, OPT_DER };
+
+static const struct option opts[] = {
+    { "profile", required_argument, NULL, OPT_PROFILE },
+    { "new-key", no_argument, NULL, OPT_NEW_KEY },
+    { "out", required_argument, NULL, OPT_OUT },
+    { "der", no_argument, NULL, OPT_DER },
+    { "json", no_argument, NULL, CMDOPT_JSON },
+    { "help", no_argument, NULL, CMDOPT_HELP },
+    CMDOPT_TOKEN_ROWS,
+    { NULL, 0, NULL, 0 },
+};
+
+struct csr_args {
+    const char *profile, *out;
+    bool new_key, der;
+};
+
+/* cmdopt_parse() callback for csr's own options. */
+static int
+csr_opt(int id, const char *arg, void *ctx)
+{
+    struct csr_args *a = ctx;
+
+    switch (id) {
+    case OPT_PROFILE: a->profile = arg; break;
+    case OPT_NEW_KEY: a->new_key = true; break;
+    case OPT_OUT: a->out = arg; break;
+    case OPT_DER: a->der = true; break;
+    }
+    return 0;
+}
+
 int
 cmd_csr(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "profile", required_argument, NULL, 'p' },
-        { "new-key", no_argument, NULL, 'n' },
-        { "out", required_argument, NULL, 'o' },
-        { "der", no_argument, NULL, 'd' },
-        { "json", no_argument, NULL, 'j' },
-        { "help", no_argument, NULL, 'h' },
-        CMDOPT_TOKEN_ROWS,
-        { NULL, 0, NULL, 0 },
-    };
     struct token_opts over = { 0 };
-    const char *profile = NULL, *out = NULL;
-    bool new_key = false, der = false, json = false;
+    struct csr_args a = { 0 };
+    bool json = false;
+    const struct cmdopt_spec spec = {
+        .longopts = opts, .usage = usage, .token = &over, .json = &json,
+        .on_opt = csr_opt, .ctx = &a,
+    };
     struct enroll e = { 0 };
     X509_REQ *req = NULL;
     unsigned char *buf = NULL;
     size_t len;
-    int c, rc = EXIT_DONE;
+    int rc;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-        if (cmdopt_token(c, optarg, &over))
-            continue;
-        switch (c) {
-        case 'p': profile = optarg; break;
-        case 'n': new_key = true; break;
-        case 'o': out = optarg; break;
-        case 'd': der = true; break;
-        case 'j': json = true; break;
-        case 'h': fputs(usage, stdout); return EXIT_DONE;
-        default:
-            cmdopt_usage_error("unknown or incomplete option %s", argv[optind - 1]);
-            return cmdopt_fail(json);
-        }
-    }
-    if (optind < argc) {
-        cmdopt_usage_error("unexpected argument %s", argv[optind]);
-        return cmdopt_fail(json);
-    }
-    if (profile == NULL) {
+    if ((rc = cmdopt_parse(argc, argv, &spec)) != CMDOPT_RUN)
+        return rc;
+    rc = EXIT_DONE;
+    if (a.profile == NULL) {
         cmdopt_usage_error("--profile is required");
         return cmdopt_fail(json);
     }
-    if (der && out == NULL && json) {
+    if (a.der && a.out == NULL && json) {
         cmdopt_usage_error("--der --json needs --out: JSON carries a PEM request only");
         return cmdopt_fail(json);
     }
-    if (der && out == NULL && isatty(STDOUT_FILENO)) {
+    if (a.der && a.out == NULL && isatty(STDOUT_FILENO)) {
         cmdopt_usage_error("--der without --out would write binary to the terminal");
         return cmdopt_fail(json);
     }
-    if (enroll_plan(profile, &e) == -1 || enroll_open(&e, &over) == -1 ||
-        enroll_key(&e, new_key ? KEY_NEW : KEY_EXISTING) == -1)
+    if (enroll_plan(a.profile, &e) == -1 || enroll_open(&e, &over) == -1 ||
+        enroll_key(&e, a.new_key ? KEY_NEW : KEY_EXISTING) == -1)
         goto fail;
-    if (enroll_csr(&e, &req) == -1 || csr_encode(req, der, &buf, &len) == -1 ||
-        (out != NULL && write_file_atomic(out, buf, len, 0644) == -1)) {
+    if (enroll_csr(&e, &req) == -1 || csr_encode(req, a.der, &buf, &len) == -1 ||
+        (a.out != NULL && write_file_atomic(a.out, buf, len, 0644) == -1)) {
         /* A key this run made for a request that was never written goes again. */
         if (e.key_created && token_destroy_key(e.tok, e.key) > 0)
             warnmsg("the key generated for this request was destroyed again");
@@ -132,15 +142,15 @@ cmd_csr(int argc, char **argv)
     }
     json_t *s = summary_json(&e, req);
     if (json) {
-        if (out != NULL)
-            json_object_set_new(s, "csr_file", json_string(out));
-        else if (!der)
+        if (a.out != NULL)
+            json_object_set_new(s, "csr_file", json_string(a.out));
+        else if (!a.der)
             json_object_set_new(s, "csr", json_stringn((char *)buf, len));
         cmdopt_print_json(s);
     } else {
-        if (out == NULL)
+        if (a.out == NULL)
             fwrite(buf, 1, len, stdout);
-        print_summary(out ? stdout : stderr, s, out);
+        print_summary(a.out ? stdout : stderr, s, a.out);
         json_decref(s);
     }
     goto done;

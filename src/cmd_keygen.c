@@ -28,114 +28,152 @@ static const char usage[] =
     "\n" CMDOPT_PIN_HELP
     "Exit codes: 0 done, 1 token or PIN failure, label or id taken, 2 usage error.\n";
 
-int
-cmd_keygen(int argc, char **argv)
-{
-    static const struct option opts[] = {
-        { "token", required_argument, NULL, 't' },
-        { "label", required_argument, NULL, 'l' },
-        { "type", required_argument, NULL, 'T' },
-        { "id", required_argument, NULL, 'i' },
-        { "pubout", required_argument, NULL, 'o' },
-        { "json", no_argument, NULL, 'j' },
-        { "help", no_argument, NULL, 'h' },
-        CMDOPT_TOKEN_ROWS,
-        { NULL, 0, NULL, 0 },
-    };
-    struct token_opts to = { .login = true };
-    const char *label = NULL, *typestr = NULL, *idhex = NULL, *pubout = NULL;
+enum { OPT_LABEL = CMDOPT_OWN, OPT_TYPE, OPT_ID, OPT_PUBOUT };
+
+static const struct option opts[] = {
+    { "token", required_argument, NULL, CMDOPT_TOKEN },
+    { "label", required_argument, NULL, OPT_LABEL },
+    { "type", required_argument, NULL, OPT_TYPE },
+    { "id", required_argument, NULL, OPT_ID },
+    { "pubout", required_argument, NULL, OPT_PUBOUT },
+    { "json", no_argument, NULL, CMDOPT_JSON },
+    { "help", no_argument, NULL, CMDOPT_HELP },
+    CMDOPT_TOKEN_ROWS,
+    { NULL, 0, NULL, 0 },
+};
+
+/* The command line, and what check_args() makes of it. */
+struct keygen_args {
+    struct token_opts to;
+    const char *label, *typestr, *idhex, *pubout;
+    bool json;
     const struct keytype *type;
-    uint8_t *id = NULL;
-    size_t idlen = 0;
-    struct token *tok = NULL;
-    struct token_key *key = NULL;
-    bool json = false;
+    uint8_t *id;                /* owned: free() */
+    size_t idlen;
+};
+
+/* cmdopt_parse() callback for keygen's own options. */
+static int
+keygen_opt(int id, const char *arg, void *ctx)
+{
+    struct keygen_args *a = ctx;
+
+    switch (id) {
+    case OPT_LABEL: a->label = arg; break;
+    case OPT_TYPE: a->typestr = arg; break;
+    case OPT_ID: a->idhex = arg; break;
+    case OPT_PUBOUT: a->pubout = arg; break;
+    }
+    return 0;
+}
+
+/*
+ * Everything that can be refused before the token is touched: required
+ * options, the key type, the label, --pubout's directory, --id's hex.
+ * Returns 0 with a->type and a->id set, or -1 after reporting.
+ */
+static int
+check_args(struct keygen_args *a)
+{
     json_t *probe = NULL;
-    int c, rc = EXIT_DONE;
+    int rc = -1;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-        if (cmdopt_token(c, optarg, &to))
-            continue;
-        switch (c) {
-        case 't': to.uri = optarg; break;
-        case 'l': label = optarg; break;
-        case 'T': typestr = optarg; break;
-        case 'i': idhex = optarg; break;
-        case 'o': pubout = optarg; break;
-        case 'j': json = true; break;
-        case 'h': fputs(usage, stdout); return EXIT_DONE;
-        default:
-            cmdopt_usage_error("unknown or incomplete option %s", argv[optind - 1]);
-            return cmdopt_fail(json);
-        }
-    }
-    if (optind < argc)
-        cmdopt_usage_error("unexpected argument %s", argv[optind]);
-    else if (to.uri == NULL || label == NULL || typestr == NULL)
+    if (a->to.uri == NULL || a->label == NULL || a->typestr == NULL)
         cmdopt_usage_error("--token, --label and --type are required");
-    else if ((type = keytype_parse(typestr)) == NULL)
-        err_input("E_KEY_TYPE", "--type %s: unknown key type (one of %s)", typestr,
+    else if ((a->type = keytype_parse(a->typestr)) == NULL)
+        err_input("E_KEY_TYPE", "--type %s: unknown key type (one of %s)", a->typestr,
             keytype_all());
-    else if (*label == '\0' || strlen(label) > 255 || (probe = json_string(label)) == NULL)
+    else if (*a->label == '\0' || strlen(a->label) > 255 ||
+             (probe = json_string(a->label)) == NULL)
         err_input("E_LABEL", "--label: must be 1 to 255 bytes of UTF-8");
-    else if (pubout != NULL && file_writable(pubout, "--pubout") == -1)
+    else if (a->pubout != NULL && file_writable(a->pubout, "--pubout") == -1)
         ;
-    else if (idhex != NULL && (hex_decode(idhex, &id, &idlen) == -1 || idlen > 64))
-        err_input("E_ID", "--id %s: not hex, or longer than 64 bytes", idhex);
+    else if (a->idhex != NULL && (hex_decode(a->idhex, &a->id, &a->idlen) == -1 || a->idlen > 64))
+        err_input("E_ID", "--id %s: not hex, or longer than 64 bytes", a->idhex);
     else
-        goto run;
-    free(id);
+        rc = 0;
     json_decref(probe);
-    return cmdopt_fail(json);
+    return rc;
+}
 
-run:
-    json_decref(probe);
-    if (token_open(&to, &tok) == -1 || token_keygen(tok, type, label, id, idlen, &key) == -1)
-        goto fail;
-    if (pubout != NULL) {
-        BIO *b = BIO_new(BIO_s_mem());
-        char *pem;
-        long n;
-        if (b == NULL || !PEM_write_bio_PUBKEY(b, token_key_public(key)) ||
-            (n = BIO_get_mem_data(b, &pem)) <= 0 ||
-            write_file_atomic(pubout, pem, (size_t)n, 0644) == -1) {
-            BIO_free(b);
-            /* A command that fails leaves no key behind. */
-            if (token_destroy_key(tok, key) > 0)
-                warnmsg("the new key %s was destroyed again", label);
-            goto fail;
-        }
-        BIO_free(b);
-    }
+/* Write the new key's public half to `path` (PEM).  Returns 0 or -1 after reporting. */
+static int
+write_pubout(struct token_key *key, const char *path)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    char *pem;
+    long n;
+    int rc = -1;
+
+    if (b != NULL && PEM_write_bio_PUBKEY(b, token_key_public(key)) &&
+        (n = BIO_get_mem_data(b, &pem)) > 0)
+        rc = write_file_atomic(path, pem, (size_t)n, 0644);
+    else
+        err_runtime("E_CRYPTO", "encoding the public key failed");
+    BIO_free(b);
+    return rc;
+}
+
+/* Print the new key: one JSON object, or aligned lines. */
+static void
+print_key(const struct keygen_args *a, struct token *tok, struct token_key *key)
+{
     size_t kidlen;
     const uint8_t *kid = token_key_id(key, &kidlen);
     char *kidhex = hex_encode(kid, kidlen);
-    if (json) {
+
+    if (a->json) {
         json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:b, s:b, s:b}}",
-            "uri", token_key_uri(key), "token", token_uri(tok), "label", label,
-            "id", kidhex ? kidhex : "", "type", type->name,
+            "uri", token_key_uri(key), "token", token_uri(tok), "label", a->label,
+            "id", kidhex ? kidhex : "", "type", a->type->name,
             "spki_sha256", token_key_spki_sha256(key),
             "flags", "sensitive", 1, "extractable", 0, "local", 1);
-        if (pubout != NULL)
-            json_object_set_new(o, "pubout", json_string(pubout));
+        if (a->pubout != NULL)
+            json_object_set_new(o, "pubout", json_string(a->pubout));
         cmdopt_print_json(o);
     } else {
         printf("key          %s\n", token_key_uri(key));
-        printf("type         %s\n", type->name);
+        printf("type         %s\n", a->type->name);
         printf("id           %s\n", kidhex ? kidhex : "");
         printf("spki-sha256  %s\n", token_key_spki_sha256(key));
         printf("protection   sensitive, never extractable, generated on the token\n");
-        if (pubout != NULL)
-            printf("public key   %s\n", pubout);
+        if (a->pubout != NULL)
+            printf("public key   %s\n", a->pubout);
     }
     free(kidhex);
+}
+
+int
+cmd_keygen(int argc, char **argv)
+{
+    struct keygen_args a = { .to = { .login = true } };
+    const struct cmdopt_spec spec = {
+        .longopts = opts, .usage = usage, .token = &a.to, .json = &a.json,
+        .on_opt = keygen_opt, .ctx = &a,
+    };
+    struct token *tok = NULL;
+    struct token_key *key = NULL;
+    int rc;
+
+    if ((rc = cmdopt_parse(argc, argv, &spec)) != CMDOPT_RUN)
+        return rc;
+    rc = EXIT_DONE;
+    if (check_args(&a) == -1 || token_open(&a.to, &tok) == -1 ||
+        token_keygen(tok, a.type, a.label, a.id, a.idlen, &key) == -1)
+        goto fail;
+    if (a.pubout != NULL && write_pubout(key, a.pubout) == -1) {
+        /* A command that fails leaves no key behind. */
+        if (token_destroy_key(tok, key) > 0)
+            warnmsg("the new key %s was destroyed again", a.label);
+        goto fail;
+    }
+    print_key(&a, tok, key);
     goto out;
 fail:
-    rc = cmdopt_fail(json);
+    rc = cmdopt_fail(a.json);
 out:
     token_key_free(key);
     token_close(tok);
-    free(id);
+    free(a.id);
     return rc;
 }

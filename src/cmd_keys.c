@@ -82,38 +82,27 @@ int
 cmd_keys(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "token", required_argument, NULL, 't' },
-        { "json", no_argument, NULL, 'j' },
-        { "help", no_argument, NULL, 'h' },
+        { "token", required_argument, NULL, CMDOPT_TOKEN },
+        { "json", no_argument, NULL, CMDOPT_JSON },
+        { "help", no_argument, NULL, CMDOPT_HELP },
         CMDOPT_TOKEN_ROWS,
         { NULL, 0, NULL, 0 },
     };
     struct token_opts to = { .login = true };
     struct token *tok = NULL;
     struct listing l = { 0 };
-    int c, rc = EXIT_DONE;
+    const struct cmdopt_spec spec = {
+        .longopts = opts, .usage = usage, .token = &to, .json = &l.json,
+    };
+    int rc;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-        if (cmdopt_token(c, optarg, &to))
-            continue;
-        switch (c) {
-        case 't': to.uri = optarg; break;
-        case 'j': l.json = true; break;
-        case 'h': fputs(usage, stdout); return EXIT_DONE;
-        default:
-            cmdopt_usage_error("unknown or incomplete option %s", argv[optind - 1]);
-            return cmdopt_fail(l.json);
-        }
-    }
-    if (optind < argc) {
-        cmdopt_usage_error("unexpected argument %s", argv[optind]);
-        return cmdopt_fail(l.json);
-    }
+    if ((rc = cmdopt_parse(argc, argv, &spec)) != CMDOPT_RUN)
+        return rc;
     if (to.uri == NULL) {
         cmdopt_usage_error("--token is required");
         return cmdopt_fail(l.json);
     }
+    rc = EXIT_DONE;
     l.keys = json_array();
     if (token_open(&to, &tok) == -1 || token_each_key(tok, one_key, &l) == -1) {
         rc = cmdopt_fail(l.json);

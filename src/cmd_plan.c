@@ -9,29 +9,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmdopt.h"
 #include "commands.h"
 #include "plan.h"
 #include "profile.h"
 #include "util.h"
 
-static void
-usage(FILE *f)
-{
-    fprintf(f,
-        "usage: p11enroll plan --profile FILE [--json]\n"
-        "\n"
-        "Print the certificate a profile describes: subject, SANs in certificate\n"
-        "order with the profile key and rule (edge-san-rules.md) behind each name,\n"
-        "EKUs, key type, Edge pool facts and warnings.  Reads the profile only:\n"
-        "no token, no network, nothing written.\n"
-        "\n"
-        "  -p, --profile FILE   the enrollment profile (INI)\n"
-        "  -j, --json           one JSON object on stdout (cli.md shape)\n"
-        "  -h, --help           this text\n"
-        "\n"
-        "Exit codes: 0 a valid plan (warnings included), 2 usage error, unreadable\n"
-        "or malformed profile, or a profile that gives no valid certificate.\n");
-}
+static const char usage[] =
+    "usage: p11enroll plan --profile FILE [--json]\n"
+    "\n"
+    "Print the certificate a profile describes: subject, SANs in certificate\n"
+    "order with the profile key and rule (edge-san-rules.md) behind each name,\n"
+    "EKUs, key type, Edge pool facts and warnings.  Reads the profile only:\n"
+    "no token, no network, nothing written.\n"
+    "\n"
+    "  -p, --profile FILE   the enrollment profile (INI)\n"
+    "  -j, --json           one JSON object on stdout (cli.md shape)\n"
+    "  -h, --help           this text\n"
+    "\n"
+    "Exit codes: 0 a valid plan (warnings included), 2 usage error, unreadable\n"
+    "or malformed profile, or a profile that gives no valid certificate.\n";
 
 static void
 print_sources(const struct plan_name *n)
@@ -120,61 +117,55 @@ report_error(const struct profile *p, const struct plan *pl, bool json)
     free(msg);
 }
 
+/* Plan's only option of its own; its id is its short form, -p. */
+enum { OPT_PROFILE = 'p' };
+
+/* cmdopt_parse() callback: --profile. */
+static int
+plan_opt(int id, const char *arg, void *ctx)
+{
+    if (id == OPT_PROFILE)
+        *(const char **)ctx = arg;
+    return 0;
+}
+
 int
 cmd_plan(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "profile", required_argument, NULL, 'p' },
-        { "json", no_argument, NULL, 'j' },
-        { "help", no_argument, NULL, 'h' },
+        { "profile", required_argument, NULL, OPT_PROFILE },
+        { "json", no_argument, NULL, CMDOPT_JSON },
+        { "help", no_argument, NULL, CMDOPT_HELP },
         { NULL, 0, NULL, 0 },
     };
     const char *path = NULL;
     bool json = false;
+    const struct cmdopt_spec spec = {
+        .longopts = opts, .shortopts = ":p:jh", .usage = usage, .style = CMDOPT_QUOTED,
+        .json = &json, .on_opt = plan_opt, .ctx = &path,
+    };
     struct profile *p = NULL;
     struct plan *pl = NULL;
     json_t *j = NULL;
     char *text = NULL;
-    int c, rc = EXIT_INPUT;
+    int rc;
 
     /* Known before parsing, so a usage error is JSON too when --json is given. */
     for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
         if (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "-j") == 0)
             json = true;
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":p:jh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'p':
-            path = optarg;
-            break;
-        case 'j':
-            json = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return EXIT_DONE;
-        case ':':
-            err_input("E_USAGE", "%s needs a value", argv[optind - 1]);
-            goto usage_error;
-        default:
-            err_input("E_USAGE", "unknown option '%s'", argv[optind - 1]);
-            goto usage_error;
-        }
-    }
-    if (optind < argc) {
-        err_input("E_USAGE", "unexpected argument '%s'", argv[optind]);
-        goto usage_error;
-    }
-    if (path == NULL) {
+    if ((rc = cmdopt_parse(argc, argv, &spec)) == CMDOPT_RUN && path == NULL) {
         err_input("E_USAGE", "--profile is required");
-        goto usage_error;
+        rc = cmdopt_fail(json);
     }
-
+    if (rc != CMDOPT_RUN) {
+        /* Without --json, a usage error shows the usage. */
+        if (rc == EXIT_INPUT && !json)
+            fputs(usage, stderr);
+        return rc;
+    }
     if (profile_load(path, &p) == -1) {
-        if (json)
-            err_print_json();
-        rc = err_exit_code();
+        rc = cmdopt_fail(json);
         goto out;
     }
     if (plan_build(p, &pl) == -1) {
@@ -198,13 +189,6 @@ cmd_plan(int argc, char **argv)
         print_plan(pl);
     }
     rc = fflush(stdout) == 0 ? EXIT_DONE : EXIT_RUNTIME;
-    goto out;
-
-usage_error:
-    if (json)
-        err_print_json();
-    else
-        usage(stderr);
 out:
     free(text);
     json_decref(j);

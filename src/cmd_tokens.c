@@ -83,32 +83,22 @@ int
 cmd_tokens(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "module", required_argument, NULL, 'm' },
-        { "json", no_argument, NULL, 'j' },
-        { "help", no_argument, NULL, 'h' },
+        { "module", required_argument, NULL, CMDOPT_MODULE },
+        { "json", no_argument, NULL, CMDOPT_JSON },
+        { "help", no_argument, NULL, CMDOPT_HELP },
         { NULL, 0, NULL, 0 },
     };
-    const char *module = NULL;
+    struct token_opts to = { 0 };   /* only --module */
     struct listing l = { 0 };
-    int c;
+    const struct cmdopt_spec spec = {
+        .longopts = opts, .usage = usage, .token = &to, .json = &l.json,
+    };
+    int rc;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'm': module = optarg; break;
-        case 'j': l.json = true; break;
-        case 'h': fputs(usage, stdout); return EXIT_DONE;
-        default:
-            cmdopt_usage_error("unknown or incomplete option %s", argv[optind - 1]);
-            return cmdopt_fail(l.json);
-        }
-    }
-    if (optind < argc) {
-        cmdopt_usage_error("unexpected argument %s", argv[optind]);
-        return cmdopt_fail(l.json);
-    }
+    if ((rc = cmdopt_parse(argc, argv, &spec)) != CMDOPT_RUN)
+        return rc;
     l.tokens = json_array();
-    if (token_enumerate(module, one_token, &l) == -1) {
+    if (token_enumerate(to.module_path, one_token, &l) == -1) {
         json_decref(l.tokens);
         return cmdopt_fail(l.json);
     }

@@ -1,4 +1,8 @@
-/* cmdopt.c - option and output helpers shared by the commands. */
+/*
+ * cmdopt.c - what the cmd_*.c files share: the getopt_long prologue and
+ * usage errors, the token options, and output helpers (JSON, times,
+ * subjects, an installed certificate).
+ */
 #include "cmdopt.h"
 
 #include <stdarg.h>
@@ -16,11 +20,65 @@ bool
 cmdopt_token(int c, const char *arg, struct token_opts *o)
 {
     switch (c) {
-    case 0x100: o->module_path = arg; return true;
-    case 0x101: o->pin_file = arg; return true;
-    case 0x102: o->allow_final_try = true; return true;
+    case CMDOPT_TOKEN: o->uri = arg; return true;
+    case CMDOPT_MODULE: o->module_path = arg; return true;
+    case CMDOPT_PIN_FILE: o->pin_file = arg; return true;
+    case CMDOPT_ALLOW_FINAL_TRY: o->allow_final_try = true; return true;
     default: return false;
     }
+}
+
+/*
+ * Report an option getopt_long refused (`c` is '?' or ':') or a stray
+ * operand (`c` is 0) in the spec's wording.  Returns the exit code, after
+ * the JSON error object when --json was seen.
+ */
+static int
+refuse(const struct cmdopt_spec *spec, int c, const char *arg)
+{
+    bool json = spec->json != NULL && *spec->json;
+
+    if (spec->style == CMDOPT_QUOTED) {
+        if (c == ':')
+            err_input("E_USAGE", "%s needs a value", arg);
+        else
+            err_input("E_USAGE", "%s '%s'", c == 0 ? "unexpected argument" : "unknown option",
+                arg);
+    } else if (c == 0) {
+        cmdopt_usage_error("unexpected argument %s", arg);
+    } else {
+        cmdopt_usage_error("unknown or incomplete option %s", arg);
+    }
+    return cmdopt_fail(json);
+}
+
+int
+cmdopt_parse(int argc, char **argv, const struct cmdopt_spec *spec)
+{
+    const char *shortopts = spec->shortopts != NULL ? spec->shortopts : "+h";
+    int c;
+
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, shortopts, spec->longopts, NULL)) != -1) {
+        if (c == CMDOPT_HELP) {
+            fputs(spec->usage, stdout);
+            return EXIT_DONE;
+        }
+        if (c == CMDOPT_JSON && spec->json != NULL) {
+            *spec->json = true;
+            continue;
+        }
+        if (spec->token != NULL && cmdopt_token(c, optarg, spec->token))
+            continue;
+        if (c == '?' || c == ':' || spec->on_opt == NULL)
+            return refuse(spec, c, argv[optind - 1]);
+        if (spec->on_opt(c, optarg, spec->ctx) == -1)
+            return cmdopt_fail(spec->json != NULL && *spec->json);
+    }
+    if (optind < argc)
+        return refuse(spec, 0, argv[optind]);
+    return CMDOPT_RUN;
 }
 
 int
