@@ -1,7 +1,7 @@
 /*
  * acme_enroll.c - `enroll` against an ACME CA with every key on the token.
  *
- * The ACME client (acme.c) never touches the token: it asks a jws_signer to
+ * The ACME client (src/acme/) never touches the token: it asks a jws_signer to
  * sign, and this file gives it one backed by the account key on the token,
  * and a callback that builds the CSR signed by the certificate key.  The
  * certificate that comes back is checked (key, names, chain) and installed

@@ -184,7 +184,7 @@ acme_challenges_publish(struct acme *a, struct pending *p, size_t n, struct acme
     return 0;
 }
 
-/* Undo challenges_publish(): always runs, reports but never fails the run. */
+/* Undo acme_challenges_publish(): always runs, reports but never fails the run. */
 void
 acme_challenges_unpublish(struct acme *a, struct pending *p, size_t n, struct acme_responder *rs)
 {
