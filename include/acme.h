@@ -1,7 +1,9 @@
 /*
  * acme.h - the ACME client (RFC 8555): account, order, challenges, finalize,
- * download.  It never touches the token: requests are signed through a
- * struct jws_signer and the CSR comes from a caller callback.
+ * download, and the CA's renewal information (RFC 9773).  It never touches
+ * the token: requests are signed through a struct jws_signer and the CSR
+ * comes from a caller callback.  One struct acme_client per run carries the
+ * HTTP connection and the directory, so both are set up once.
  */
 #ifndef P11E_ACME_H
 #define P11E_ACME_H
@@ -10,13 +12,37 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <time.h>
+
+#include <openssl/x509.h>
+
 #include "jws.h"
+
+struct renew_ari;
+struct state;
+
+/* The ACME server: what the client object is made from. */
+struct acme_server {
+    const char *directory_url;      /* [ca] directory (https) */
+    const char *ca_bundle;          /* [ca] ca-bundle: the only trust anchors */
+    unsigned request_timeout_s;     /* per HTTP request; 0: 30 */
+    bool allow_http;                /* tests only: permit a plain-http directory */
+};
+
+/*
+ * A client for one run: one HTTP handle (so one TLS connection serves
+ * ARI and issuance alike) and the directory, fetched on first use and
+ * kept.  No network I/O here.  Returns 0 and *out (free with
+ * acme_client_free(), which accepts NULL), or -1 after reporting
+ * (err_input: directory not an https URL; curl failure).
+ */
+struct acme_client;
+int acme_client_new(const struct acme_server *srv, struct acme_client **out);
+void acme_client_free(struct acme_client *c);
 
 enum acme_challenge_type { ACME_HTTP01, ACME_DNS01 };
 
 struct acme_config {
-    const char *directory_url;      /* [ca] directory (https) */
-    const char *ca_bundle;          /* [ca] ca-bundle: the only trust anchors */
     const char *contact;            /* [ca] contact ("mailto:..."), or NULL */
     const char *eab_kid;            /* [ca] eab-kid, or NULL */
     const uint8_t *eab_hmac;        /* decoded HMAC key (acme_read_eab_key) */
@@ -30,15 +56,14 @@ struct acme_config {
     const char *account_state;      /* file keeping the account URL, or NULL */
     const char *order_state;        /* file keeping the current order URL, or NULL */
     unsigned timeout_s;             /* overall deadline for the run; 0: 120 */
-    unsigned request_timeout_s;     /* per HTTP request; 0: 30 */
     unsigned hook_timeout_s;        /* per dns-hook run; 0: 60 (within the deadline) */
-    bool allow_http;                /* tests only: permit a plain-http directory */
 };
 
 /*
- * Obtain a certificate for `names` (DNS names, wildcards as "*.example.com").
+ * Obtain a certificate for `names` (DNS names, wildcards as "*.example.com")
+ * from the server of `c`.
  *
- *  1. Directory; account: the URL in cfg->account_state if present, else
+ *  1. Directory (the one c already fetched, if any); account: the URL in cfg->account_state if present, else
  *     newAccount with onlyReturnExisting, else a new account (terms agreed,
  *     contact, External Account Binding when cfg->eab_kid is set); the URL
  *     is saved to cfg->account_state.  A saved account the server no longer
@@ -61,8 +86,8 @@ struct acme_config {
  * NOTE: a resumed order that was already finalized yields the certificate
  * for the CSR sent then; the caller must check the leaf's key and names.
  */
-int acme_issue(const struct acme_config *cfg, const struct jws_signer *account,
-    const char *const *names, size_t n_names,
+int acme_issue(struct acme_client *c, const struct acme_config *cfg,
+    const struct jws_signer *account, const char *const *names, size_t n_names,
     int (*make_csr)(void *arg, uint8_t **der, size_t *len), void *arg,
     char **chain_pem);
 
@@ -76,6 +101,17 @@ int acme_forget_order(const struct acme_config *cfg);
  * (err_input: unreadable or malformed).
  */
 int acme_read_eab_key(const char *path, uint8_t **key, size_t *len);
+
+/*
+ * The CA's suggested renewal window for `cert` (ARI, RFC 9773): from the
+ * state's cache (st->ari) until its Retry-After passes, else asked of the
+ * directory's renewalInfo through c.  Returns 1 (cached) or 2 (fetched
+ * now; st->ari is updated: save the state) with *out (renew_ari_clear()),
+ * or 0 when there is none: no ARI, no AKI in the certificate, or any
+ * failure, which is only a warning (the renew-before rule then applies).
+ */
+int acme_ari_window(struct acme_client *c, struct state *st, X509 *cert, time_t now,
+    struct renew_ari *out);
 
 /* ---- the built-in http-01 responder (used by acme_issue; tests use it) -- */
 
@@ -106,7 +142,6 @@ enum acme_status {
     ACME_S_VALID, ACME_S_INVALID, ACME_S_EXPIRED, ACME_S_DEACTIVATED,
     ACME_S_REVOKED,
 };
-const char *acme_status_name(enum acme_status s);
 
 /* True for an https URL (http when allow_http) of at most 2048 safe characters. */
 bool acme_url_ok(const char *url, bool allow_http);
@@ -115,6 +150,7 @@ struct acme_directory {
     char *new_nonce, *new_account, *new_order;     /* required */
     char *revoke_cert, *key_change;                 /* optional */
     char *terms_of_service;                         /* meta, optional */
+    char *renewal_info;     /* RFC 9773, optional; kept as found (not URL-checked) */
     bool eab_required;                              /* meta.externalAccountRequired */
 };
 

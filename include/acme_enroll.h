@@ -13,6 +13,14 @@
 /* Check the [ca] settings before any token or network I/O (exit 2 on error). */
 int acme_enroll_check(struct enroll *e);
 
+/*
+ * The run's ACME client for [ca] directory and ca-bundle: made on first
+ * use and kept in e->acme (freed by enroll_free()), so ARI and the order
+ * share one connection and one directory fetch.  Returns it (borrowed), or
+ * NULL after reporting.
+ */
+struct acme_client *acme_enroll_client(struct enroll *e);
+
 /* Order, validate, finalize with a CSR signed on the token, install. */
 int acme_enroll_run(struct enroll *e, bool json);
 

@@ -14,6 +14,8 @@
 #include "profile.h"
 #include "token.h"
 
+struct acme_client;
+
 struct enroll {
     struct profile *prof;
     struct plan *plan;
@@ -25,6 +27,7 @@ struct enroll {
     const char *stage_fullchain; /* when set, install writes leaf + chain to this file
                                     only, not the [output] files (renew writes those
                                     after its switch, with enroll_write_outputs()) */
+    struct acme_client *acme; /* the run's ACME client (acme_enroll_client()), or NULL */
 };
 
 /*

@@ -1,7 +1,7 @@
 /*
  * acme_enroll.c - `enroll` against an ACME CA with every key on the token.
  *
- * The ACME client (acme.c) never touches the token: it asks a jws_signer to
+ * The ACME client (src/acme/) never touches the token: it asks a jws_signer to
  * sign, and this file gives it one backed by the account key on the token,
  * and a callback that builds the CSR signed by the certificate key.  The
  * certificate that comes back is checked (key, names, chain) and installed
@@ -133,6 +133,19 @@ state_path(const struct profile *p, const char *file, char **out)
 
 /* ---- the run ---------------------------------------------------------------- */
 
+struct acme_client *
+acme_enroll_client(struct enroll *e)
+{
+    struct acme_server srv = {
+        .directory_url = e->prof->ca.directory,
+        .ca_bundle = e->prof->ca.ca_bundle,
+    };
+
+    if (e->acme == NULL && acme_client_new(&srv, &e->acme) == -1)
+        return NULL;
+    return e->acme;
+}
+
 static int
 make_csr(void *arg, uint8_t **der, size_t *len)
 {
@@ -158,8 +171,6 @@ acme_enroll_run(struct enroll *e, bool json)
 {
     const struct profile *p = e->prof;
     struct acme_config cfg = {
-        .directory_url = p->ca.directory,
-        .ca_bundle = p->ca.ca_bundle,
         .contact = p->ca.contact,
         .eab_kid = p->ca.eab_kid,
         .challenge = p->ca.challenge && strcmp(p->ca.challenge, "dns-01") == 0 ? ACME_DNS01
@@ -169,6 +180,7 @@ acme_enroll_run(struct enroll *e, bool json)
         .dns_hook = p->ca.dns_hook,
     };
     struct jws_signer signer = { 0 };
+    struct acme_client *client;
     struct token_key *acct = NULL;
     uint8_t *hmac = NULL;
     size_t hmaclen = 0;
@@ -232,7 +244,8 @@ acme_enroll_run(struct enroll *e, bool json)
         if (write_file_atomic(order_key, spki, strlen(spki), 0600) == -1)
             goto out;
     }
-    if (acme_issue(&cfg, &signer, names, n, make_csr, e, &chain_pem) == -1)
+    if ((client = acme_enroll_client(e)) == NULL ||
+        acme_issue(client, &cfg, &signer, names, n, make_csr, e, &chain_pem) == -1)
         goto out;
     if (cert_parse((const uint8_t *)chain_pem, strlen(chain_pem), "the CA's certificate chain",
             &leaf, &chain) == -1) {

@@ -9,7 +9,6 @@
 #include "cmdopt.h"
 #include "commands.h"
 #include "enroll.h"
-#include "http.h"
 #include "renew.h"
 #include "rotate.h"
 #include "state.h"
@@ -49,86 +48,6 @@ static const char usage[] =
     "CA, network, file or lock failure, 2 usage or profile error (rotate = no with a\n"
     "changed [key] type: nothing changed), 3 not due: no new certificate (retired\n"
     "pairs past retire-after may still have been destroyed).\n";
-
-#define ARI_MAX_BODY (64 * 1024)
-#define ARI_DEFAULT_POLL (6 * 3600)
-
-/*
- * The CA's suggested window for `cert` (RFC 9773), from the state's cache
- * until its Retry-After passes, else from the directory's renewalInfo.
- * Returns 1 (cached) or 2 (fetched now; the cache in `st` is updated) and
- * *out, or 0 when there is none (no ARI, no AKI, any failure: the
- * renew-before rule then applies; failures are warnings).
- */
-static int
-ari_window(const struct profile *p, struct state *st, X509 *cert, time_t now,
-    struct renew_ari *out)
-{
-    struct http_opts ho = { .ca_bundle = p->ca.ca_bundle, .timeout_ms = 15000 };
-    struct http *h = NULL;
-    struct http_response resp = { 0 };
-    char *cert_id = renew_ari_cert_id(cert), *url = NULL, why[128];
-    json_t *dir = NULL;
-    const char *ri;
-    int rc = 0;
-
-    memset(out, 0, sizeof(*out));
-    if (cert_id == NULL)
-        return 0;
-    if (st->ari.cert_id != NULL && strcmp(st->ari.cert_id, cert_id) == 0 &&
-        now < st->ari.next_poll) {
-        out->start = st->ari.start;
-        out->end = st->ari.end;
-        free(cert_id);
-        return 1;
-    }
-    if (p->ca.directory == NULL || p->ca.ca_bundle == NULL)
-        goto out;
-    if (http_new(&ho, &h) == -1 || http_get(h, p->ca.directory, ARI_MAX_BODY,
-                                       "application/json", &resp) == -1)
-        goto fail;
-    if (resp.status != 200 || resp.body == NULL ||
-        (dir = json_loadb(resp.body, resp.body_len, 0, NULL)) == NULL)
-        goto fail;
-    if ((ri = json_string_value(json_object_get(dir, "renewalInfo"))) == NULL) {
-        verbose("the CA's directory offers no renewalInfo (ARI): using renew-before");
-        goto out;
-    }
-    if (!acme_url_ok(ri, false) || asprintf(&url, "%s/%s", ri, cert_id) == -1) {
-        url = NULL;
-        goto fail;
-    }
-    http_response_clear(&resp);
-    if (http_get(h, url, ARI_MAX_BODY, "application/json", &resp) == -1 || resp.status != 200)
-        goto fail;
-    if (renew_ari_parse(resp.body, resp.body_len, out, why, sizeof(why)) == -1) {
-        warnmsg("ignoring the CA's renewal information: %s", why);
-        goto out;
-    }
-    verbose("ARI: suggested window %lld..%lld", (long long)out->start, (long long)out->end);
-    /* Cache it; poll again after Retry-After (capped to [1 min, 1 day]). */
-    long ra = resp.retry_after < 0 ? ARI_DEFAULT_POLL
-            : resp.retry_after < 60 ? 60 : resp.retry_after > 86400 ? 86400 : resp.retry_after;
-    free(st->ari.cert_id);
-    st->ari.cert_id = cert_id;
-    cert_id = NULL; /* transferred */
-    st->ari.start = out->start;
-    st->ari.end = out->end;
-    st->ari.next_poll = now + ra;
-    rc = 2;
-    goto out;
-fail:
-    err_clear();
-    warnmsg("could not fetch the CA's renewal information (ARI%s%ld); using renew-before",
-        resp.status ? ": HTTP " : "", resp.status);
-out:
-    json_decref(dir);
-    http_response_clear(&resp);
-    http_free(h);
-    free(url);
-    free(cert_id);
-    return rc;
-}
 
 /*
  * [ca] account-key must name an object on the profile's token.  acme_enroll
@@ -340,7 +259,7 @@ cmd_renew(int argc, char **argv)
     renew_decide(&in, &d);
     /* Only a decision by time asks the CA for its window (RFC 9773). */
     if (have_facts && (d.reason == RENEW_TIME || d.reason == RENEW_NOT_DUE) &&
-        (ari_rc = ari_window(e.prof, st, cert, r.now, &ari)) > 0) {
+        (ari_rc = acme_ari_window(acme_enroll_client(&e), st, cert, r.now, &ari)) > 0) {
         in.ari = &ari;
         renew_decide(&in, &d);
     }

@@ -1,15 +1,12 @@
 /* enroll.c - profile -> plan -> key -> CSR, and installing the certificate. */
 #include "enroll.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
+#include "acme.h"
+#include "child.h"
 #include "csr.h"
 #include "util.h"
 
@@ -245,70 +242,61 @@ out:
 
 #define HOOK_TIMEOUT_S 300
 
+/* Append "NAME=value" to vars[*n] when value is set.  0, or -1 after reporting. */
+static int
+hook_var(char **vars, size_t *n, const char *name, const char *value)
+{
+    if (value == NULL)
+        return 0;
+    if (asprintf(&vars[*n], "%s=%s", name, value) == -1) {
+        vars[*n] = NULL;
+        err_runtime("E_NOMEM", "out of memory");
+        return -1;
+    }
+    (*n)++;
+    return 0;
+}
+
 int
 enroll_deploy_hook(struct enroll *e)
 {
     const char *cmd = e->prof->hooks.deploy;
-    pid_t pid, r;
-    int status, devnull;
+    const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+    char *vars[6] = { NULL };   /* NULL-terminated */
+    struct child_result res;
+    size_t n = 0;
+    int rc = -1;
 
     if (cmd == NULL)
         return 0;
     progress("running the deploy hook");
-    fflush(NULL);   /* nothing buffered may be written twice or after the hook's output */
-    if ((pid = fork()) == -1) {
-        err_runtime("E_HOOK", "[hooks] deploy: fork: %s", strerror(errno));
-        return -1;
-    }
-    if (pid == 0) {
-        /* Its own process group (so a timeout ends all of it); stdout is ours for --json. */
-        setpgid(0, 0);
-        if ((devnull = open("/dev/null", O_RDONLY)) != -1)
-            dup2(devnull, STDIN_FILENO);
-        dup2(STDERR_FILENO, STDOUT_FILENO);
-        /* The hook gets the files and the key's URI, never the PIN. */
-        unsetenv("P11ENROLL_PIN");
-        if (e->prof->output.cert)
-            setenv("P11ENROLL_CERT", e->prof->output.cert, 1);
-        if (e->prof->output.chain)
-            setenv("P11ENROLL_CHAIN", e->prof->output.chain, 1);
-        if (e->prof->output.fullchain)
-            setenv("P11ENROLL_FULLCHAIN", e->prof->output.fullchain, 1);
-        if (e->key)
-            setenv("P11ENROLL_KEY_URI", token_key_uri(e->key), 1);
-        setenv("P11ENROLL_PROFILE", e->prof->name, 1);
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    for (int waited = 0;; waited++) {
-        r = waitpid(pid, &status, WNOHANG);
-        if (r == pid)
-            break;
-        if (r == -1 && errno != EINTR) {
-            err_runtime("E_HOOK", "[hooks] deploy: waitpid: %s", strerror(errno));
-            return -1;
-        }
-        if (waited >= HOOK_TIMEOUT_S * 10) {
-            kill(-pid, SIGKILL);
-            (void)waitpid(pid, &status, 0);
-            err_runtime("E_HOOK", "[hooks] deploy (%s) did not finish in %d s and was killed; "
-                "the certificate is installed", cmd, HOOK_TIMEOUT_S);
-            return -1;
-        }
-        usleep(100 * 1000);
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    /* The hook gets the files and the key's URI, never the PIN (run_child drops it). */
+    if (hook_var(vars, &n, "P11ENROLL_CERT", e->prof->output.cert) == -1 ||
+        hook_var(vars, &n, "P11ENROLL_CHAIN", e->prof->output.chain) == -1 ||
+        hook_var(vars, &n, "P11ENROLL_FULLCHAIN", e->prof->output.fullchain) == -1 ||
+        hook_var(vars, &n, "P11ENROLL_KEY_URI", e->key ? token_key_uri(e->key) : NULL) == -1 ||
+        hook_var(vars, &n, "P11ENROLL_PROFILE", e->prof->name) == -1)
+        goto out;
+    if (run_child(argv, (const char *const *)vars, HOOK_TIMEOUT_S * 1000L, &res) == -1)
+        goto out;
+    if (res.end == CHILD_TIMED_OUT)
+        err_runtime("E_HOOK", "[hooks] deploy (%s) did not finish in %d s and was killed; "
+            "the certificate is installed", cmd, HOOK_TIMEOUT_S);
+    else if (res.end != CHILD_EXITED || res.code != 0)
         err_runtime("E_HOOK", "[hooks] deploy (%s) failed with %s %d; the certificate is "
-            "installed", cmd, WIFEXITED(status) ? "exit status" : "signal",
-            WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-        return -1;
-    }
-    return 0;
+            "installed", cmd, res.end == CHILD_EXITED ? "exit status" : "signal", res.code);
+    else
+        rc = 0;
+out:
+    for (size_t i = 0; i < n; i++)
+        free(vars[i]);
+    return rc;
 }
 
 void
 enroll_free(struct enroll *e)
 {
+    acme_client_free(e->acme);
     token_key_free(e->key);
     token_close(e->tok);
     plan_free(e->plan);

@@ -199,6 +199,8 @@ main(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     struct acme_config cfg = { .challenge = ACME_HTTP01 };
+    struct acme_server srv = { 0 };
+    struct acme_client *client = NULL;
     struct jws_signer signer = { 0 };
     struct csr_arg ca = { 0 };
     const char *keypath = NULL, *eabfile = NULL, *out = NULL, *state = NULL;
@@ -216,8 +218,8 @@ main(int argc, char **argv)
     util_set_verbosity(getenv("ACME_DRIVER_VERBOSE") ? 1 : 0);
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'd': cfg.directory_url = optarg; break;
-        case 'c': cfg.ca_bundle = optarg; break;
+        case 'd': srv.directory_url = optarg; break;
+        case 'c': srv.ca_bundle = optarg; break;
         case 'k': keypath = optarg; break;
         case 'R': acct_rsa = true; break;
         case 'r': cert_rsa = true; break;
@@ -243,7 +245,7 @@ main(int argc, char **argv)
         default: return EXIT_INPUT;
         }
     }
-    if (optind >= argc || cfg.directory_url == NULL) {
+    if (optind >= argc || srv.directory_url == NULL) {
         fprintf(stderr, "usage: acme_driver --directory URL --ca-bundle F [options] NAME...\n");
         return EXIT_INPUT;
     }
@@ -290,7 +292,8 @@ main(int argc, char **argv)
         rc = EXIT_RUNTIME;
         goto done;
     }
-    if (acme_issue(&cfg, &signer, ca.names, ca.n, make_csr, &ca, &chain) != 0) {
+    if (acme_client_new(&srv, &client) != 0 ||
+        acme_issue(client, &cfg, &signer, ca.names, ca.n, make_csr, &ca, &chain) != 0) {
         rc = err_exit_code();
         goto done;
     }
@@ -303,6 +306,7 @@ main(int argc, char **argv)
     acme_forget_order(&cfg);
     rc = EXIT_DONE;
 done:
+    acme_client_free(client);
     free(chain);
     jws_signer_clear(&signer);
     token_key_free(tkey);

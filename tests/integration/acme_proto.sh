@@ -1,4 +1,4 @@
-# acme_proto.sh - the ACME client (src/acme.c, jws.c, http.c) against a real
+# acme_proto.sh - the ACME client (src/acme/, jws.c, http.c) against a real
 # Pebble on 127.0.0.1, driven by tests/acme_driver (software account key and
 # CSR: a protocol harness; the product path signs on the token).
 # shellcheck source=lib.sh

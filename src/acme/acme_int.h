@@ -1,0 +1,94 @@
+/*
+ * acme_int.h - what the files of the ACME client (src/acme/) share and no
+ * one else sees: limits, the client object, the state of one issuance run,
+ * and the challenge set-up the authorization loop drives.
+ */
+#ifndef P11E_ACME_INT_H
+#define P11E_ACME_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "acme.h"
+#include "http.h"
+
+#define ACME_BODY_CAP       (1024 * 1024)
+#define ACME_CHAIN_CAP      (256 * 1024)
+#define ACME_DIR_CAP        (64 * 1024)
+#define ACME_NONCE_RETRIES  20  /* badNonce retries per request */
+#define ACME_URL_MAX        2048
+#define ACME_TOKEN_MAX      256
+#define ACME_POLL_START_MS  150
+#define ACME_POLL_MAX_MS    5000
+#define ACME_RETRY_AFTER_MAX 60
+#define ACME_PROBLEM_MAX    1024
+
+/* One per run: one HTTP handle (one TLS connection) and one directory fetch. */
+struct acme_client {
+    char *directory_url;
+    bool allow_http;
+    struct http *http;
+    struct acme_directory dir;
+    bool have_dir;              /* dir fetched and parsed */
+};
+
+/* One acme_issue() run. */
+struct acme {
+    const struct acme_config *cfg;
+    const struct jws_signer *signer;
+    struct acme_client *client;     /* borrowed */
+    struct http *http;              /* client->http */
+    const struct acme_directory *dir;   /* client->dir */
+    bool allow_http;                /* client->allow_http */
+    char *nonce;
+    char *kid;              /* account URL */
+    char *thumbprint;
+    struct timespec start;
+    bool reregistered;
+};
+
+/* A pending authorization and the challenge we answer for it. */
+struct pending {
+    char *authz_url;
+    char *name;
+    bool wildcard;
+    char *chall_url;
+    enum acme_status chall_status;
+    char *token;
+    char *keyauth;
+    bool done;
+    bool published;     /* file written / hook "add" attempted: undo it */
+};
+
+/* The status's name ("pending"), "unknown" when out of range. */
+const char *acme_status_name(enum acme_status s);
+
+/*
+ * The directory, fetched through c on first use and kept for the run.
+ * Returns 0 and a borrowed *dir, or -1 after reporting (transport, HTTP
+ * status with its problem document, malformed directory); a failed fetch
+ * is tried again by the next call.
+ */
+int acme_client_directory(struct acme_client *c, const struct acme_directory **dir);
+
+/* Report a failed response: its problem document, else its HTTP status. */
+void acme_report_response(const char *what, const struct http_response *r);
+
+/* Milliseconds left before the run's deadline (cfg->timeout_s; may be <= 0). */
+long acme_time_left_ms(const struct acme *a);
+
+/*
+ * Publish every pending challenge response (built-in responder, webroot
+ * files or dns-hook add).  0, or -1 after reporting; what was published
+ * stays marked for acme_challenges_unpublish(), which always runs after,
+ * reports problems as warnings and never fails.
+ */
+int acme_challenges_publish(struct acme *a, struct pending *p, size_t n,
+    struct acme_responder **rs);
+void acme_challenges_unpublish(struct acme *a, struct pending *p, size_t n,
+    struct acme_responder *rs);
+/* Free n pending entries and the array.  Accepts NULL. */
+void acme_pending_free(struct pending *p, size_t n);
+
+#endif

@@ -1,0 +1,911 @@
+/*
+ * client.c - the ACME client flow (RFC 8555): the client object (one HTTP
+ * handle, the directory fetched once), nonces, signed POST and
+ * POST-as-GET, account, order, authorizations, finalize, download.
+ * Modelled on uacme's authorize loop and OpenBSD acme-client's netproc:
+ * every server value is checked before use, every wait is bounded.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "acme_int.h"
+#include "util.h"
+
+/* ---- EAB key file ------------------------------------------------------- */
+
+int
+acme_read_eab_key(const char *path, uint8_t **key, size_t *len)
+{
+    uint8_t *buf = NULL;
+    size_t n = 0, k = 0;
+    int rc = -1;
+
+    *key = NULL;
+    *len = 0;
+    if (read_file_capped(path, 4096, &buf, &n) != 0) {
+        err_input("E_EAB", "eab-hmac-file %s: %s", path,
+            errno == EFBIG ? "larger than 4 KiB" : strerror(errno));
+        return -1;
+    }
+    /* Keep the key characters, mapping standard base64 onto base64url. */
+    for (size_t i = 0; i < n; i++) {
+        char c = (char)buf[i];
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+            continue;
+        buf[k++] = (uint8_t)(c == '+' ? '-' : c == '/' ? '_' : c);
+    }
+    buf[k] = '\0';
+    if (k == 0 || b64url_decode((const char *)buf, key, len) != 0 || *len == 0) {
+        if (*key != NULL) {
+            wipe(*key, *len);
+            free(*key);
+            *key = NULL;
+        }
+        *len = 0;
+        err_input("E_EAB", "eab-hmac-file %s: not a base64url key", path);
+        goto out;
+    }
+    rc = 0;
+out:
+    wipe(buf, n);
+    free(buf);
+    return rc;
+}
+
+int
+acme_forget_order(const struct acme_config *cfg)
+{
+    if (cfg->order_state == NULL || unlink(cfg->order_state) == 0 || errno == ENOENT)
+        return 0;
+    err_runtime("E_FILE", "%s: %s", cfg->order_state, strerror(errno));
+    return -1;
+}
+
+/* ---- the client object ------------------------------------------------ */
+
+int
+acme_client_new(const struct acme_server *srv, struct acme_client **out)
+{
+    struct http_opts ho = {
+        .ca_bundle = srv->ca_bundle,
+        .timeout_ms = (long)(srv->request_timeout_s ? srv->request_timeout_s : 30) * 1000L,
+        .allow_http = srv->allow_http,
+    };
+    struct acme_client *c;
+
+    *out = NULL;
+    if (!acme_url_ok(srv->directory_url, srv->allow_http)) {
+        err_input("E_PROFILE", "[ca] directory: not an https URL");
+        return -1;
+    }
+    if ((c = calloc(1, sizeof(*c))) == NULL ||
+        (c->directory_url = strdup(srv->directory_url)) == NULL) {
+        free(c);
+        err_runtime("E_NOMEM", "out of memory");
+        return -1;
+    }
+    c->allow_http = srv->allow_http;
+    if (http_new(&ho, &c->http) != 0) {
+        acme_client_free(c);
+        return -1;
+    }
+    *out = c;
+    return 0;
+}
+
+void
+acme_client_free(struct acme_client *c)
+{
+    if (c == NULL)
+        return;
+    acme_directory_clear(&c->dir);
+    http_free(c->http);
+    free(c->directory_url);
+    free(c);
+}
+
+int
+acme_client_directory(struct acme_client *c, const struct acme_directory **dir)
+{
+    struct http_response r;
+
+    *dir = NULL;
+    if (!c->have_dir) {
+        if (http_get(c->http, c->directory_url, ACME_DIR_CAP, "application/json", &r) != 0)
+            return -1;
+        if (r.status != 200)
+            acme_report_response("ACME directory", &r);
+        else if (acme_parse_directory(r.body, r.body_len, c->allow_http, &c->dir) == 0)
+            c->have_dir = true;
+        http_response_clear(&r);
+        if (!c->have_dir)
+            return -1;
+    }
+    *dir = &c->dir;
+    return 0;
+}
+
+/* ---- the client --------------------------------------------------------- */
+
+static long
+elapsed_ms(const struct acme *a)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - a->start.tv_sec) * 1000L + (now.tv_nsec - a->start.tv_nsec) / 1000000L;
+}
+
+static long
+deadline_ms(const struct acme *a)
+{
+    return (long)(a->cfg->timeout_s ? a->cfg->timeout_s : 120) * 1000L;
+}
+
+long
+acme_time_left_ms(const struct acme *a)
+{
+    return deadline_ms(a) - elapsed_ms(a);
+}
+
+/*
+ * Sleep before the next poll: the back-off, which starts short and doubles
+ * up to a cap, or longer when the server's Retry-After asks for it (capped,
+ * so a hostile value cannot park us; "0" cannot make us spin).  Fails when
+ * the wait would pass the deadline.
+ */
+static int
+poll_wait(struct acme *a, long retry_after, long *backoff_ms, const char *what)
+{
+    long wait = *backoff_ms;
+    struct timespec ts;
+
+    if (retry_after > 0) {
+        long ra = (retry_after > ACME_RETRY_AFTER_MAX ? ACME_RETRY_AFTER_MAX : retry_after) * 1000L;
+        if (ra > wait)
+            wait = ra;
+    }
+    if (elapsed_ms(a) + wait > deadline_ms(a)) {
+        err_runtime("E_TIMEOUT", "%s: still not done after %ld s (deadline)", what,
+            deadline_ms(a) / 1000);
+        return -1;
+    }
+    verbose("%s: waiting %ld ms", what, wait);
+    ts.tv_sec = wait / 1000;
+    ts.tv_nsec = (wait % 1000) * 1000000L;
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+        ;
+    *backoff_ms = *backoff_ms * 2 > ACME_POLL_MAX_MS ? ACME_POLL_MAX_MS : *backoff_ms * 2;
+    return 0;
+}
+
+static void
+take_nonce(struct acme *a, struct http_response *r)
+{
+    if (r->nonce != NULL && b64url_valid(r->nonce, 256)) {
+        free(a->nonce);
+        a->nonce = r->nonce;
+        r->nonce = NULL;    /* transferred */
+    }
+}
+
+void
+acme_report_response(const char *what, const struct http_response *r)
+{
+    char *p = NULL;
+
+    if (r->content_type != NULL && strcmp(r->content_type, "application/problem+json") == 0)
+        p = acme_problem_format(r->body, r->body_len, NULL);
+    if (p != NULL)
+        err_runtime("E_ACME", "%s: %s", what, p);
+    else
+        err_runtime("E_ACME", "%s: HTTP %ld from the server", what, r->status);
+    free(p);
+}
+
+/* The problem type of an error response ("" when none), borrowed from buf. */
+static const char *
+problem_type(const struct http_response *r, char *buf, size_t size)
+{
+    char *type = NULL, *s;
+
+    buf[0] = '\0';
+    if (r->status < 400 || r->content_type == NULL ||
+        strcmp(r->content_type, "application/problem+json") != 0)
+        return buf;
+    s = acme_problem_format(r->body, r->body_len, &type);
+    if (type != NULL)
+        snprintf(buf, size, "%s", type);
+    free(s);
+    free(type);
+    return buf;
+}
+
+static int
+get_nonce(struct acme *a)
+{
+    struct http_response r;
+
+    if (http_head(a->http, a->dir->new_nonce, &r) != 0)
+        return -1;
+    if ((r.status != 200 && r.status != 204) || r.nonce == NULL ||
+        !b64url_valid(r.nonce, 256)) {
+        err_runtime("E_ACME", "newNonce: HTTP %ld without a usable Replay-Nonce", r.status);
+        http_response_clear(&r);
+        return -1;
+    }
+    take_nonce(a, &r);
+    http_response_clear(&r);
+    return 0;
+}
+
+static int account_register(struct acme *a);
+
+/*
+ * A signed POST (payload NULL: POST-as-GET), retried on badNonce with the
+ * nonce the error carried.  use_jwk: sign with the JWK (newAccount), else
+ * with the account URL.  A saved account the server does not know is
+ * registered again, once.  Returns 0 with *resp for any status (caller
+ * judges), or -1 after reporting.
+ */
+static int
+acme_post(struct acme *a, const char *url, const char *payload, bool use_jwk,
+    size_t cap, const char *accept, struct http_response *resp)
+{
+    char type[128];
+
+    for (int attempt = 0;; attempt++) {
+        char *body = NULL;
+        int rc;
+
+        if (a->nonce == NULL && get_nonce(a) != 0)
+            return -1;
+        rc = jws_build(a->signer, url, a->nonce, use_jwk ? NULL : a->kid, payload, &body);
+        free(a->nonce);
+        a->nonce = NULL;    /* each nonce is used once */
+        if (rc != 0)
+            return -1;
+        rc = http_post_jose(a->http, url, body, cap, accept, resp);
+        free(body);
+        if (rc != 0)
+            return -1;
+        take_nonce(a, resp);
+        problem_type(resp, type, sizeof(type));
+        if (strcmp(type, "urn:ietf:params:acme:error:badNonce") == 0 &&
+            attempt + 1 < ACME_NONCE_RETRIES) {
+            verbose("badNonce from the server, retrying (%d)", attempt + 1);
+            http_response_clear(resp);
+            continue;
+        }
+        if (!use_jwk && !a->reregistered &&
+            strcmp(type, "urn:ietf:params:acme:error:accountDoesNotExist") == 0) {
+            progress("account: the server no longer knows %s; registering again", a->kid);
+            a->reregistered = true;
+            http_response_clear(resp);
+            free(a->kid);
+            a->kid = NULL;
+            if (account_register(a) != 0)
+                return -1;
+            continue;
+        }
+        return 0;
+    }
+}
+
+/* True when both URLs have the same scheme://host:port. */
+static bool
+same_origin(const char *a, const char *b)
+{
+    const char *ha = strstr(a, "://"), *hb = strstr(b, "://");
+    size_t la, lb;
+
+    if (ha == NULL || hb == NULL)
+        return false;
+    la = (size_t)(ha - a) + 3 + strcspn(ha + 3, "/?#");
+    lb = (size_t)(hb - b) + 3 + strcspn(hb + 3, "/?#");
+    return la == lb && strncasecmp(a, b, la) == 0;
+}
+
+/*
+ * A URL from a state file, or NULL (absent or unusable: then ignored).  A
+ * URL of another server (the profile's directory changed) is ignored too.
+ */
+static char *
+state_read_url(const char *path, bool allow_http, const char *server)
+{
+    uint8_t *buf = NULL;
+    size_t n;
+    char *s;
+
+    if (path == NULL || read_file_capped(path, ACME_URL_MAX + 2, &buf, &n) != 0)
+        return NULL;
+    s = (char *)buf;
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' '))
+        s[--n] = '\0';
+    if (!acme_url_ok(s, allow_http)) {
+        warnmsg("%s: not a URL, ignored", path);
+        free(buf);
+        return NULL;
+    }
+    if (!same_origin(s, server)) {
+        verbose("%s: for another server, ignored", path);
+        free(buf);
+        return NULL;
+    }
+    return s;
+}
+
+static int
+state_write_url(const char *path, const char *url)
+{
+    char *text;
+    int rc;
+
+    if (path == NULL)
+        return 0;
+    if (asprintf(&text, "%s\n", url) == -1) {
+        err_runtime("E_NOMEM", "out of memory");
+        return -1;
+    }
+    rc = write_file_atomic(path, text, strlen(text), 0600);
+    free(text);
+    return rc;
+}
+
+/*
+ * newAccount.  only_existing: look the key up without creating (returns 1
+ * when the server has no account for it).  Else create, agreeing to the
+ * terms, with contact and EAB.
+ */
+static int
+account_request(struct acme *a, bool only_existing)
+{
+    json_t *p = json_object(), *eab = NULL;
+    char *payload = NULL, *san = NULL, type[128];
+    struct http_response r = { 0 };
+    int rc = -1;
+
+    if (p == NULL)
+        goto oom;
+    if (only_existing) {
+        json_object_set_new(p, "onlyReturnExisting", json_true());
+    } else {
+        json_object_set_new(p, "termsOfServiceAgreed", json_true());
+        if (a->cfg->contact != NULL && a->cfg->contact[0] != '\0')
+            json_object_set_new(p, "contact", json_pack("[s]", a->cfg->contact));
+        if (a->cfg->eab_kid != NULL) {
+            if (jws_eab(a->cfg->eab_kid, a->cfg->eab_hmac, a->cfg->eab_hmac_len,
+                a->signer->jwk, a->dir->new_account, &eab) != 0)
+                goto out;
+            json_object_set_new(p, "externalAccountBinding", eab);
+        } else if (a->dir->eab_required) {
+            err_input("E_EAB_REQUIRED", "the ACME server requires External Account Binding: "
+                "set eab-kid and eab-hmac-file");
+            goto out;
+        }
+    }
+    if ((payload = json_dumps(p, JSON_COMPACT)) == NULL)
+        goto oom;
+    if (acme_post(a, a->dir->new_account, payload, true, ACME_BODY_CAP,
+        "application/json", &r) != 0)
+        goto out;
+    problem_type(&r, type, sizeof(type));
+    if (only_existing && strcmp(type, "urn:ietf:params:acme:error:accountDoesNotExist") == 0) {
+        rc = 1;
+        goto out;
+    }
+    if (r.status != 200 && r.status != 201) {
+        acme_report_response(only_existing ? "account lookup" : "account registration", &r);
+        goto out;
+    }
+    if (!acme_url_ok(r.location, a->allow_http)) {
+        err_runtime("E_ACME_RESPONSE", "newAccount: no acceptable Location for the account");
+        goto out;
+    }
+    a->kid = r.location;
+    r.location = NULL;  /* transferred */
+    san = sanitize(a->kid, 256);
+    progress("account: %s %s", r.status == 201 ? "created" : "found", san ? san : "?");
+    if (state_write_url(a->cfg->account_state, a->kid) != 0)
+        goto out;
+    rc = 0;
+    goto out;
+oom:
+    err_runtime("E_NOMEM", "out of memory");
+out:
+    http_response_clear(&r);
+    json_decref(p);
+    free(payload);
+    free(san);
+    return rc;
+}
+
+static int
+account_register(struct acme *a)
+{
+    int rc = account_request(a, true);
+    if (rc == 1)
+        rc = account_request(a, false);
+    return rc;
+}
+
+static int
+account_setup(struct acme *a)
+{
+    if ((a->kid = state_read_url(a->cfg->account_state, a->allow_http,
+        a->dir->new_account)) != NULL) {
+        char *san = sanitize(a->kid, 256);
+        progress("account: %s", san ? san : "?");
+        free(san);
+        return 0;
+    }
+    return account_register(a);
+}
+
+/* POST-as-GET a resource that must answer 200. */
+static int
+fetch(struct acme *a, const char *url, const char *what, struct http_response *r)
+{
+    if (acme_post(a, url, NULL, false, ACME_BODY_CAP, "application/json", r) != 0)
+        return -1;
+    if (r->status != 200) {
+        acme_report_response(what, r);
+        http_response_clear(r);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+fetch_order(struct acme *a, const char *url, struct acme_order *o, long *retry_after)
+{
+    struct http_response r;
+    int rc;
+
+    if (fetch(a, url, "order", &r) != 0)
+        return -1;
+    rc = acme_parse_order(r.body, r.body_len, a->allow_http, o);
+    if (retry_after != NULL)
+        *retry_after = r.retry_after;
+    http_response_clear(&r);
+    return rc;
+}
+
+/*
+ * Resume the saved order when it is still good for these names; returns 1
+ * (and nothing reported) when there is none to resume.
+ */
+static int
+order_resume(struct acme *a, const char *const *names, size_t n, char **url,
+    struct acme_order *o)
+{
+    struct http_response r;
+    char *saved = state_read_url(a->cfg->order_state, a->allow_http, a->dir->new_order);
+    char *san;
+    int rc = 1;
+
+    if (saved == NULL)
+        return 1;
+    san = sanitize(saved, 256);
+    if (acme_post(a, saved, NULL, false, ACME_BODY_CAP, "application/json", &r) != 0) {
+        rc = -1;
+        goto out;
+    }
+    if (r.status != 200) {
+        progress("order: saved order %s is gone (HTTP %ld); starting a new one",
+            san ? san : "?", r.status);
+    } else if (acme_parse_order(r.body, r.body_len, a->allow_http, o) != 0) {
+        err_clear();
+        progress("order: saved order %s is unreadable; starting a new one", san ? san : "?");
+    } else if (o->status == ACME_S_INVALID || o->status == ACME_S_EXPIRED ||
+        o->status == ACME_S_REVOKED || o->status == ACME_S_DEACTIVATED) {
+        progress("order: saved order %s is %s; starting a new one", san ? san : "?",
+            acme_status_name(o->status));
+        acme_order_clear(o);
+    } else if (!acme_order_names_match(o, names, n)) {
+        progress("order: saved order %s is for other names; starting a new one",
+            san ? san : "?");
+        acme_order_clear(o);
+    } else {
+        progress("order: resuming %s (%s)", san ? san : "?", acme_status_name(o->status));
+        *url = saved;
+        saved = NULL;   /* transferred */
+        rc = 0;
+    }
+    http_response_clear(&r);
+out:
+    free(saved);
+    free(san);
+    return rc;
+}
+
+static int
+order_new(struct acme *a, const char *const *names, size_t n, char **url,
+    struct acme_order *o)
+{
+    json_t *p = json_pack("{s:[]}", "identifiers"), *ids;
+    char *payload = NULL, *san = NULL;
+    struct http_response r = { 0 };
+    int rc = -1;
+
+    if (p == NULL)
+        goto oom;
+    ids = json_object_get(p, "identifiers");
+    for (size_t i = 0; i < n; i++)
+        if (json_array_append_new(ids, json_pack("{s:s, s:s}", "type", "dns",
+            "value", names[i])) != 0)
+            goto oom;
+    if ((payload = json_dumps(p, JSON_COMPACT)) == NULL)
+        goto oom;
+    if (acme_post(a, a->dir->new_order, payload, false, ACME_BODY_CAP,
+        "application/json", &r) != 0)
+        goto out;
+    if (r.status != 201) {
+        acme_report_response("new order", &r);
+        goto out;
+    }
+    if (!acme_url_ok(r.location, a->allow_http)) {
+        err_runtime("E_ACME_RESPONSE", "new order: no acceptable Location for the order");
+        goto out;
+    }
+    if (acme_parse_order(r.body, r.body_len, a->allow_http, o) != 0)
+        goto out;
+    if (!acme_order_names_match(o, names, n)) {
+        err_runtime("E_ACME_RESPONSE", "new order: the server changed the names");
+        goto out;
+    }
+    /* Saved at once: a rerun after an interruption continues this order. */
+    if (state_write_url(a->cfg->order_state, r.location) != 0)
+        goto out;
+    san = sanitize(r.location, 256);
+    progress("order: created %s for %zu name%s", san ? san : "?", n, n == 1 ? "" : "s");
+    *url = r.location;
+    r.location = NULL;  /* transferred */
+    rc = 0;
+    goto out;
+oom:
+    err_runtime("E_NOMEM", "out of memory");
+out:
+    if (rc != 0)
+        acme_order_clear(o);
+    http_response_clear(&r);
+    json_decref(p);
+    free(payload);
+    free(san);
+    return rc;
+}
+
+/*
+ * Look at every authorization of the order; collect the pending ones with
+ * the challenge we use.  Valid ones need nothing.
+ */
+static int
+authz_collect(struct acme *a, const struct acme_order *o, struct pending **out, size_t *nout)
+{
+    const char *want = a->cfg->challenge == ACME_HTTP01 ? "http-01" : "dns-01";
+    struct pending *p = calloc(o->n_authzs + 1, sizeof(*p));
+    size_t n = 0;
+    int rc = -1;
+
+    *out = NULL;
+    *nout = 0;
+    if (p == NULL) {
+        err_runtime("E_NOMEM", "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < o->n_authzs; i++) {
+        struct http_response r;
+        struct acme_authz az;
+        struct acme_chall *c = NULL;
+
+        if (fetch(a, o->authzs[i], "authorization", &r) != 0)
+            goto out;
+        if (acme_parse_authz(r.body, r.body_len, a->allow_http, &az) != 0) {
+            http_response_clear(&r);
+            goto out;
+        }
+        http_response_clear(&r);
+        if (az.status == ACME_S_VALID) {
+            progress("authorization %s%s: valid", az.wildcard ? "*." : "", az.name);
+            acme_authz_clear(&az);
+            continue;
+        }
+        if (az.status != ACME_S_PENDING) {
+            err_runtime("E_ACME", "authorization %s%s is %s", az.wildcard ? "*." : "",
+                az.name, acme_status_name(az.status));
+            acme_authz_clear(&az);
+            goto out;
+        }
+        for (size_t k = 0; k < az.n_chall && c == NULL; k++)
+            if (strcmp(az.chall[k].type, want) == 0)
+                c = &az.chall[k];
+        if (c == NULL) {
+            err_runtime("E_ACME", "authorization %s%s: the server offers no %s challenge",
+                az.wildcard ? "*." : "", az.name, want);
+            acme_authz_clear(&az);
+            goto out;
+        }
+        p[n].authz_url = strdup(o->authzs[i]);
+        p[n].name = az.name;
+        az.name = NULL;     /* transferred */
+        p[n].wildcard = az.wildcard;
+        p[n].chall_url = c->url;
+        c->url = NULL;      /* transferred */
+        p[n].chall_status = c->status;
+        p[n].token = c->token;
+        c->token = NULL;    /* transferred */
+        p[n].keyauth = jws_key_authorization(p[n].token, a->thumbprint);
+        n++;
+        acme_authz_clear(&az);
+        if (p[n - 1].authz_url == NULL || p[n - 1].keyauth == NULL) {
+            err_runtime("E_NOMEM", "out of memory");
+            goto out;
+        }
+    }
+    *out = p;
+    *nout = n;
+    p = NULL;
+    rc = 0;
+out:
+    if (p != NULL)
+        acme_pending_free(p, n);
+    return rc;
+}
+
+/* Tell the server each challenge is ready, then poll the authorizations. */
+static int
+authz_complete(struct acme *a, struct pending *p, size_t n)
+{
+    long backoff = ACME_POLL_START_MS, retry_after = -1;
+    size_t left = n;
+
+    for (size_t i = 0; i < n; i++) {
+        struct http_response r;
+        char what[300];
+
+        if (p[i].chall_status != ACME_S_PENDING)
+            continue;   /* already answered by an earlier run */
+        snprintf(what, sizeof(what), "challenge for %s%s", p[i].wildcard ? "*." : "",
+            p[i].name);
+        if (acme_post(a, p[i].chall_url, "{}", false, ACME_BODY_CAP, "application/json",
+            &r) != 0)
+            return -1;
+        if (r.status != 200) {
+            acme_report_response(what, &r);
+            http_response_clear(&r);
+            return -1;
+        }
+        http_response_clear(&r);
+    }
+    while (left > 0) {
+        if (poll_wait(a, retry_after, &backoff, "authorizations") != 0)
+            return -1;
+        retry_after = -1;
+        for (size_t i = 0; i < n; i++) {
+            struct http_response r;
+            struct acme_authz az;
+            const char *want = a->cfg->challenge == ACME_HTTP01 ? "http-01" : "dns-01";
+
+            if (p[i].done)
+                continue;
+            if (fetch(a, p[i].authz_url, "authorization", &r) != 0)
+                return -1;
+            if (acme_parse_authz(r.body, r.body_len, a->allow_http, &az) != 0) {
+                http_response_clear(&r);
+                return -1;
+            }
+            if (r.retry_after > retry_after)
+                retry_after = r.retry_after;
+            http_response_clear(&r);
+            if (az.status == ACME_S_VALID) {
+                progress("authorization %s%s: valid (%s)", p[i].wildcard ? "*." : "",
+                    p[i].name, want);
+                p[i].done = true;
+                left--;
+            } else if (az.status != ACME_S_PENDING) {
+                const char *why = NULL;
+                for (size_t k = 0; k < az.n_chall && why == NULL; k++)
+                    if (strcmp(az.chall[k].type, want) == 0)
+                        why = az.chall[k].error;
+                err_runtime("E_ACME_CHALLENGE", "authorization %s%s is %s: %s: %s",
+                    p[i].wildcard ? "*." : "", p[i].name, acme_status_name(az.status), want,
+                    why ? why : "no reason given");
+                acme_authz_clear(&az);
+                return -1;
+            }
+            acme_authz_clear(&az);
+        }
+    }
+    return 0;
+}
+
+static int
+authorize(struct acme *a, const struct acme_order *o)
+{
+    struct pending *p = NULL;
+    struct acme_responder *rs = NULL;
+    size_t n = 0;
+    int rc = -1;
+
+    if (authz_collect(a, o, &p, &n) != 0)
+        return -1;
+    if (n == 0) {
+        rc = 0;
+        goto out;
+    }
+    if (a->cfg->challenge == ACME_HTTP01 && a->cfg->http_listen == NULL &&
+        a->cfg->webroot == NULL) {
+        err_input("E_PROFILE", "http-01 needs http-listen or webroot");
+        goto out;
+    }
+    if (a->cfg->challenge == ACME_DNS01 && a->cfg->dns_hook == NULL) {
+        err_input("E_PROFILE", "dns-01 needs dns-hook");
+        goto out;
+    }
+    if (acme_challenges_publish(a, p, n, &rs) == 0)
+        rc = authz_complete(a, p, n);
+    acme_challenges_unpublish(a, p, n, rs);
+out:
+    acme_pending_free(p, n);
+    return rc;
+}
+
+static int
+finalize(struct acme *a, struct acme_order *o,
+    int (*make_csr)(void *arg, uint8_t **der, size_t *len), void *arg)
+{
+    uint8_t *der = NULL;
+    size_t len = 0;
+    char *csr64 = NULL, *payload = NULL;
+    json_t *p = NULL;
+    struct http_response r = { 0 };
+    int rc = -1;
+
+    if (make_csr(arg, &der, &len) != 0)
+        return -1;
+    progress("finalize: sending the CSR (%zu bytes)", len);
+    if ((csr64 = b64url_encode(der, len)) == NULL ||
+        (p = json_pack("{s:s}", "csr", csr64)) == NULL ||
+        (payload = json_dumps(p, JSON_COMPACT)) == NULL) {
+        err_runtime("E_NOMEM", "out of memory");
+        goto out;
+    }
+    if (acme_post(a, o->finalize, payload, false, ACME_BODY_CAP, "application/json", &r) != 0)
+        goto out;
+    if (r.status != 200) {
+        acme_report_response("finalize", &r);
+        goto out;
+    }
+    acme_order_clear(o);
+    if (acme_parse_order(r.body, r.body_len, a->allow_http, o) != 0)
+        goto out;
+    rc = 0;
+out:
+    http_response_clear(&r);
+    json_decref(p);
+    free(payload);
+    free(csr64);
+    free(der);
+    return rc;
+}
+
+static int
+download(struct acme *a, const char *url, char **chain)
+{
+    static const char begin[] = "-----BEGIN CERTIFICATE-----";
+    struct http_response r;
+    const char *s;
+    int rc = -1;
+
+    if (acme_post(a, url, NULL, false, ACME_CHAIN_CAP, "application/pem-certificate-chain",
+        &r) != 0)
+        return -1;
+    if (r.status != 200) {
+        acme_report_response("certificate download", &r);
+        goto out;
+    }
+    if (r.content_type != NULL && strcmp(r.content_type, "application/pem-certificate-chain") != 0) {
+        char *ct = sanitize(r.content_type, 80);
+        err_runtime("E_ACME_RESPONSE", "certificate download: unexpected Content-Type %s",
+            ct ? ct : "?");
+        free(ct);
+        goto out;
+    }
+    for (s = r.body; *s == ' ' || *s == '\r' || *s == '\n'; s++)
+        ;
+    if (strlen(r.body) != r.body_len || strncmp(s, begin, sizeof(begin) - 1) != 0) {
+        err_runtime("E_ACME_RESPONSE", "certificate download: not a PEM certificate chain");
+        goto out;
+    }
+    progress("download: certificate chain (%zu bytes)", r.body_len);
+    *chain = r.body;
+    r.body = NULL;  /* transferred */
+    rc = 0;
+out:
+    http_response_clear(&r);
+    return rc;
+}
+
+int
+acme_issue(struct acme_client *c, const struct acme_config *cfg,
+    const struct jws_signer *account, const char *const *names, size_t n_names,
+    int (*make_csr)(void *arg, uint8_t **der, size_t *len), void *arg,
+    char **chain_pem)
+{
+    struct acme a = { .cfg = cfg, .signer = account, .client = c, .http = c->http,
+        .allow_http = c->allow_http };
+    struct acme_order o = { 0 };
+    char *order_url = NULL;
+    bool authorized = false, finalized = false;
+    long backoff = ACME_POLL_START_MS, retry_after = -1;
+    int rc = -1, r;
+
+    *chain_pem = NULL;
+    clock_gettime(CLOCK_MONOTONIC, &a.start);
+    if (n_names == 0) {
+        err_input("E_NAMES", "no names to order a certificate for");
+        return -1;
+    }
+    if (jws_thumbprint(account->jwk, &a.thumbprint) != 0 ||
+        acme_client_directory(c, &a.dir) != 0 || account_setup(&a) != 0)
+        goto out;
+
+    if ((r = order_resume(&a, names, n_names, &order_url, &o)) == -1)
+        goto out;
+    if (r == 1 && order_new(&a, names, n_names, &order_url, &o) != 0)
+        goto out;
+    for (;;) {
+        switch (o.status) {
+        case ACME_S_PENDING:
+            if (!authorized) {
+                if (authorize(&a, &o) != 0)
+                    goto out;
+                authorized = true;
+                retry_after = -1;   /* look again at once */
+                backoff = ACME_POLL_START_MS;
+                break;
+            }
+            if (poll_wait(&a, retry_after, &backoff, "order") != 0)
+                goto out;
+            break;
+        case ACME_S_READY:
+            if (finalized) {
+                err_runtime("E_ACME", "order is still ready after finalize");
+                goto out;
+            }
+            if (finalize(&a, &o, make_csr, arg) != 0)
+                goto out;
+            finalized = true;
+            backoff = ACME_POLL_START_MS;
+            continue;   /* the finalize response carries the order */
+        case ACME_S_PROCESSING:
+            if (poll_wait(&a, retry_after, &backoff, "order") != 0)
+                goto out;
+            break;
+        case ACME_S_VALID:
+            progress("order: valid");
+            rc = download(&a, o.certificate, chain_pem);
+            goto out;
+        default:
+            err_runtime("E_ACME", "order is %s: %s", acme_status_name(o.status),
+                o.error ? o.error : "no reason given");
+            goto out;
+        }
+        acme_order_clear(&o);
+        if (fetch_order(&a, order_url, &o, &retry_after) != 0)
+            goto out;
+    }
+out:
+    acme_order_clear(&o);
+    free(order_url);
+    free(a.nonce);
+    free(a.kid);
+    free(a.thumbprint);
+    return rc;
+}
