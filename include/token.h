@@ -115,7 +115,8 @@ int token_key_flags(struct token *tok, const struct token_key *key,
  * token (RSA PKCS#1 v1.5 and ECDSA hashed on the token when it has the
  * combined mechanism, else on the host; pure EdDSA for Ed25519), with the
  * length checked against the key; pub is token_key_public(key) and name
- * its label.  `tok` and `key` are borrowed and must outlive the signer.
+ * its label.  `tok` and `key` are borrowed and must outlive the signer
+ * (and the key keep its label while it lives).
  * Returns 0 (release with signer_clear()), or -1 after reporting.
  */
 int token_signer(struct token *tok, const struct token_key *key, struct signer *out);
