@@ -1,6 +1,7 @@
 /*
- * csr.h - PKCS#10 requests built with OpenSSL and signed on the token, and
- * the certificate checks shared by import and enrollment.
+ * csr.h - PKCS#10 requests built with OpenSSL and signed by a signer (the
+ * token in the product), and the certificate checks shared by import and
+ * enrollment.
  */
 #ifndef P11E_CSR_H
 #define P11E_CSR_H
@@ -13,7 +14,7 @@
 
 #include "plan.h"
 #include "profile.h"
-#include "token.h"
+#include "signer.h"
 
 /* Everything that goes into a request; borrowed strings. */
 struct csr_spec {
@@ -34,13 +35,13 @@ int csr_spec_from_plan(const struct plan *plan, const struct profile *prof,
     struct csr_spec *spec, const char ***names);
 
 /*
- * Build the request for `key` and sign it on the token.  Before returning,
- * the signature is verified with the public key read from the token and the
- * request's key is checked to be the token's.  Returns 0 and *out
- * (X509_REQ_free), or -1 after reporting.
+ * Build the request for the signer's public key and have the signer sign
+ * it (token_signer() in the product; borrowed).  Before returning, the
+ * signature is verified with signer->pub and the request's key is checked
+ * to be the signer's.  Returns 0 and *out (X509_REQ_free), or -1 after
+ * reporting.
  */
-int csr_build(struct token *tok, const struct token_key *key,
-    const struct csr_spec *spec, X509_REQ **out);
+int csr_build(const struct signer *signer, const struct csr_spec *spec, X509_REQ **out);
 
 /* PEM (or DER) encoding of a request, in a new buffer (caller frees). */
 int csr_encode(X509_REQ *req, bool der, unsigned char **buf, size_t *len);

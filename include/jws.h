@@ -1,9 +1,9 @@
 /*
  * jws.h - JSON Web Signatures for ACME (RFC 7515, 7517, 7638, RFC 8555 §6.2).
  *
- * Pure code: the private key is behind a signer callback (the token in the
- * product, see jws_signer_from_token()); this module only assembles what is
- * signed and what is sent.
+ * Pure code: the private key is behind a signer (signer.h; the token in the
+ * product, see jws_signer_from_signer()); this module only assembles what
+ * is signed and what is sent.
  */
 #ifndef P11E_JWS_H
 #define P11E_JWS_H
@@ -14,6 +14,8 @@
 
 #include <jansson.h>
 #include <openssl/evp.h>
+
+#include "signer.h"
 
 /*
  * Something that signs with the ACME account key.  sign() signs `in`
@@ -33,18 +35,15 @@ struct jws_signer {
 /* Free the JWK and the context; leaves *s zeroed.  Accepts NULL. */
 void jws_signer_clear(struct jws_signer *s);
 
-struct token;
-struct token_key;
-
 /*
- * The production signer: the account key on the token.  Signs with
- * token_sign() (ES256/ES384/ES512 as raw r||s over a SHA-2 hash, RS256 as
- * PKCS#1 v1.5); the JWK comes from token_key_public().  `tok` and `key` are
- * borrowed and must outlive the signer.  Returns 0 (clear *out with
- * jws_signer_clear()), or -1 after reporting (Ed25519, small RSA).
+ * The JWS signer over a signer (the account key on the token in the
+ * product, token_signer()): the algorithm and JWK come from signer->pub,
+ * sign() asks the signer with the algorithm's hash (ES256/ES384/ES512 as
+ * raw r||s, RS256 as PKCS#1 v1.5).  Takes over *s, also on failure (*s is
+ * left zeroed).  Returns 0 (clear *out with jws_signer_clear()), or -1
+ * after reporting (Ed25519, small RSA).
  */
-int jws_signer_from_token(struct token *tok, const struct token_key *key,
-    struct jws_signer *out);
+int jws_signer_from_signer(struct signer *s, struct jws_signer *out);
 
 /* base64url without padding.  Returns a new string (caller frees) or NULL. */
 char *b64url_encode(const uint8_t *in, size_t len);

@@ -1,9 +1,11 @@
 /*
- * token.h - everything p11enroll does on a PKCS#11 token.
+ * token.h - what p11enroll does with keys on a PKCS#11 token (the
+ * implementation is src/token/; listing tokens is token_list.h).
  *
  * Callers never see a session, a PIN or a CK_FUNCTION_LIST: they open a
- * token by URI, find or generate a key, and ask the key to sign.  Private
- * key material never leaves the token; nothing here can read or wrap it.
+ * token by URI, find or generate a key, and get a signer for it
+ * (token_signer()).  Private key material never leaves the token; nothing
+ * here can read or wrap it.
  */
 #ifndef P11E_TOKEN_H
 #define P11E_TOKEN_H
@@ -16,6 +18,7 @@
 #include <openssl/x509.h>
 
 #include "keytype.h"
+#include "signer.h"
 
 struct token;
 struct token_key;
@@ -43,13 +46,6 @@ void token_close(struct token *tok);
 const char *token_uri(const struct token *tok);
 /* The token's label (trailing blanks removed), borrowed. */
 const char *token_label(const struct token *tok);
-
-/*
- * The object label and id the open URI named (object=, id=), or NULL / 0.
- * Borrowed.
- */
-const char *token_uri_object(const struct token *tok);
-const uint8_t *token_uri_id(const struct token *tok, size_t *len);
 
 /*
  * Does the RFC 7512 `uri` name this open token?  On success *object gets a
@@ -87,6 +83,7 @@ int token_find_key_by_public(struct token *tok, EVP_PKEY *pub, struct token_key 
 int token_keygen(struct token *tok, const struct keytype *type,
     const char *label, const uint8_t *id, size_t idlen, struct token_key **out);
 
+/* Free a key (the objects on the token stay).  Accepts NULL. */
 void token_key_free(struct token_key *key);
 
 /* Accessors; all borrowed, valid while the key lives. */
@@ -106,21 +103,23 @@ const char *token_key_spki_sha256(const struct token_key *key);
 struct token_key_flags {
     bool sensitive, always_sensitive, extractable, never_extractable, local;
 };
+/*
+ * Read the private key's protection flags into *out; an attribute the
+ * token does not report counts as the unsafe value.  0 or -1 (reported).
+ */
 int token_key_flags(struct token *tok, const struct token_key *key,
     struct token_key_flags *out);
 
 /*
- * Sign `data` with the private key on the token.
- * digest: "sha256", "sha384" or "sha512" for RSA and ECDSA (the message is
- * hashed, on the token when it has the combined mechanism, else on the
- * host); ignored for Ed25519 (pure EdDSA over the message).
- * Output: RSA PKCS#1 v1.5 signature (modulus length); ECDSA raw r||s
- * (2 x field bytes, as PKCS#11 and JWS use it); Ed25519 64 bytes.
- * The length is checked against the key.  *sig is freed by the caller.
+ * A signer (signer.h) for the key on the token: sign() is a C_Sign on the
+ * token (RSA PKCS#1 v1.5 and ECDSA hashed on the token when it has the
+ * combined mechanism, else on the host; pure EdDSA for Ed25519), with the
+ * length checked against the key; pub is token_key_public(key) and name
+ * its label.  `tok` and `key` are borrowed and must outlive the signer
+ * (and the key keep its label while it lives).
+ * Returns 0 (release with signer_clear()), or -1 after reporting.
  */
-int token_sign(struct token *tok, const struct token_key *key,
-    const char *digest, const uint8_t *data, size_t len,
-    uint8_t **sig, size_t *siglen);
+int token_signer(struct token *tok, const struct token_key *key, struct signer *out);
 
 /*
  * Store `cert` as a CKO_CERTIFICATE next to `key` (same CKA_ID and label).
@@ -174,38 +173,5 @@ int token_relabel_key(struct token *tok, struct token_key *key, const char *labe
  */
 int token_each_key(struct token *tok,
     int (*cb)(struct token *tok, struct token_key *key, void *arg), void *arg);
-
-/* ---- listing for `tokens` ---------------------------------------------- */
-
-struct token_mech {
-    const char *keytype_family;   /* "rsa", "ec", "ed25519" */
-    unsigned long min_bits, max_bits;
-};
-
-struct token_desc {
-    const char *module;           /* module file or name */
-    const char *uri;
-    const char *label, *manufacturer, *model, *serial;
-    unsigned long flags;          /* CK_TOKEN_INFO.flags */
-    const char *family;           /* token family from tokens/, or NULL */
-    const char *family_notes;     /* its notes, or NULL */
-    const struct keytype *gen[8]; /* key types it can generate, NULL-terminated */
-};
-
-/*
- * Visit every token of every module (module_path NULL: the p11-kit
- * registry, skipping modules that fail to start, with a note under -v).
- */
-int token_enumerate(const char *module_path,
-    int (*cb)(const struct token_desc *desc, void *arg), void *arg);
-
-/*
- * The checks before C_Login, given CK_TOKEN_INFO.flags: refuse a locked PIN,
- * and the final try unless allowed.  0 or -1 (reported).  Exposed for tests.
- */
-int token_login_precheck(unsigned long flags, bool allow_final_try, const char *label);
-
-/* Readable text for a CK_RV ("PIN incorrect"); never NULL. */
-const char *token_rv_text(unsigned long rv);
 
 #endif

@@ -181,6 +181,7 @@ acme_enroll_run(struct enroll *e, bool json)
     };
     struct jws_signer signer = { 0 };
     struct acme_client *client;
+    struct signer acct_signer;
     struct token_key *acct = NULL;
     uint8_t *hmac = NULL;
     size_t hmaclen = 0;
@@ -214,7 +215,8 @@ acme_enroll_run(struct enroll *e, bool json)
             token_key_label(e->key));
         goto out;
     }
-    if (jws_signer_from_token(e->tok, acct, &signer) == -1)
+    if (token_signer(e->tok, acct, &acct_signer) == -1 ||
+        jws_signer_from_signer(&acct_signer, &signer) == -1)
         goto out;
     n = e->plan->nsans;
     if ((names = calloc(n + 1, sizeof(*names))) == NULL)

@@ -7,6 +7,7 @@
 
 #include "cmdopt.h"
 #include "commands.h"
+#include "token_list.h"
 #include "util.h"
 
 static const char usage[] =

@@ -1,11 +1,12 @@
 /*
- * csr.c - PKCS#10 requests (RFC 2986) built with OpenSSL and signed on the
- * token, and the certificate checks that import and enrollment share.
+ * csr.c - PKCS#10 requests (RFC 2986) built with OpenSSL and signed by a
+ * signer, and the certificate checks that import and enrollment share.
  *
  * The request is assembled by OpenSSL, its CertificationRequestInfo is
- * encoded with i2d_re_X509_REQ_tbs() and signed by the token (the private
- * key never leaves it), then the signature is attached and verified with
- * the public key read from the token before anyone sees the request.
+ * encoded with i2d_re_X509_REQ_tbs() and signed by the signer (the token
+ * in the product: the private key never leaves it), then the signature is
+ * attached and verified with the signer's public key before anyone sees
+ * the request.
  */
 #include "csr.h"
 
@@ -246,12 +247,11 @@ signature_nid(int base, const char *digest)
     return NID_ED25519;
 }
 
-/* Sign the CertificationRequestInfo on the token and attach the signature. */
+/* Have the signer sign the CertificationRequestInfo and attach the signature. */
 static int
-sign_on_token(struct token *tok, const struct token_key *key, X509_REQ *req, const char *digest)
+sign_request(const struct signer *signer, X509_REQ *req, const char *digest)
 {
-    EVP_PKEY *pub = token_key_public(key);
-    int base = EVP_PKEY_get_base_id(pub);
+    int base = EVP_PKEY_get_base_id(signer->pub);
     unsigned char *tbs = NULL, *der = NULL;
     uint8_t *sig = NULL;
     size_t siglen;
@@ -263,7 +263,7 @@ sign_on_token(struct token *tok, const struct token_key *key, X509_REQ *req, con
         err_runtime("E_CRYPTO", "encoding the request failed");
         goto out;
     }
-    if (token_sign(tok, key, digest, tbs, (size_t)tbslen, &sig, &siglen) == -1)
+    if (signer->sign(signer->ctx, digest, tbs, (size_t)tbslen, &sig, &siglen) == -1)
         goto out;
     if (base == EVP_PKEY_EC) {
         if (ecdsa_raw_to_der(sig, siglen, &der, &derlen) == -1)
@@ -304,11 +304,10 @@ out:
 }
 
 int
-csr_build(struct token *tok, const struct token_key *key, const struct csr_spec *spec,
-    X509_REQ **out)
+csr_build(const struct signer *signer, const struct csr_spec *spec, X509_REQ **out)
 {
     X509_REQ *req = X509_REQ_new();
-    EVP_PKEY *pub = token_key_public(key);
+    EVP_PKEY *pub = signer->pub;
     const char *digest = spec->digest ? spec->digest : "sha256";
     int base = EVP_PKEY_get_base_id(pub);
 
@@ -328,12 +327,12 @@ csr_build(struct token *tok, const struct token_key *key, const struct csr_spec 
     }
     if (add_subject(req, spec) == -1 || add_extensions(req, spec, base == EVP_PKEY_RSA) == -1 ||
         (spec->ms_template != NULL && add_ms_template(req, spec->ms_template) == -1) ||
-        sign_on_token(tok, key, req, digest) == -1)
+        sign_request(signer, req, digest) == -1)
         goto fail;
-    /* Check before anyone sees it: the token's key made a valid signature. */
+    /* Check before anyone sees it: the signer's key made a valid signature. */
     if (X509_REQ_verify(req, pub) != 1) {
         err_runtime("E_SIGN", "the request signed by key %s does not verify; not written",
-            token_key_label(key));
+            signer->name);
         goto fail;
     }
     if (EVP_PKEY_eq(X509_REQ_get0_pubkey(req), pub) != 1) {

@@ -99,12 +99,14 @@ int
 enroll_csr(struct enroll *e, X509_REQ **out)
 {
     struct csr_spec spec;
+    struct signer signer;
     const char **names;
     int rc;
 
     if (csr_spec_from_plan(e->plan, e->prof, &spec, &names) == -1)
         return -1;
-    rc = csr_build(e->tok, e->key, &spec, out);
+    rc = token_signer(e->tok, e->key, &signer) == -1 ? -1 : csr_build(&signer, &spec, out);
+    signer_clear(&signer);
     free(names);
     return rc;
 }

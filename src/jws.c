@@ -1,7 +1,7 @@
 /*
  * jws.c - JWS assembly for ACME: base64url, JWKs, thumbprints, the flattened
  * JSON serialisation and the External Account Binding MAC.  The account's
- * private key is only ever reached through the signer callback.
+ * private key is only ever reached through the signer (signer.h).
  */
 #include "jws.h"
 
@@ -13,7 +13,6 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
-#include "token.h"
 #include "util.h"
 
 void
@@ -442,44 +441,55 @@ out:
     return rc;
 }
 
-/* ---- the token signer ------------------------------------------------------ */
+/* ---- over a signer ---------------------------------------------------------- */
 
-struct token_signer {
-    struct token *tok;              /* borrowed */
-    const struct token_key *key;    /* borrowed */
-    const char *digest;
+struct over_signer {
+    struct signer s;                /* owned */
+    const char *digest;             /* the JWS algorithm's hash */
 };
 
 static int
-token_signer_sign(void *ctx, const uint8_t *in, size_t len, uint8_t **sig, size_t *siglen)
+over_signer_sign(void *ctx, const uint8_t *in, size_t len, uint8_t **sig, size_t *siglen)
 {
-    struct token_signer *t = ctx;
-    return token_sign(t->tok, t->key, t->digest, in, len, sig, siglen);
+    struct over_signer *o = ctx;
+    return o->s.sign(o->s.ctx, o->digest, in, len, sig, siglen);
+}
+
+static void
+over_signer_free(void *ctx)
+{
+    struct over_signer *o = ctx;
+    if (o == NULL)
+        return;
+    signer_clear(&o->s);
+    free(o);
 }
 
 int
-jws_signer_from_token(struct token *tok, const struct token_key *key, struct jws_signer *out)
+jws_signer_from_signer(struct signer *s, struct jws_signer *out)
 {
-    struct token_signer *t;
-    EVP_PKEY *pub = token_key_public(key);  /* borrowed */
+    struct over_signer *o = NULL;
 
     memset(out, 0, sizeof(*out));
-    if (pub == NULL) {
+    if (s->pub == NULL) {
         err_runtime("E_JWK", "account key: no public key");
-        return -1;
+        goto fail;
     }
-    if (jws_jwk_from_pkey(pub, &out->jwk, &out->alg) != 0)
-        return -1;
-    if ((t = calloc(1, sizeof(*t))) == NULL) {
-        jws_signer_clear(out);
+    if (jws_jwk_from_pkey(s->pub, &out->jwk, &out->alg) != 0)
+        goto fail;
+    if ((o = calloc(1, sizeof(*o))) == NULL) {
         err_runtime("E_NOMEM", "out of memory");
-        return -1;
+        goto fail;
     }
-    t->tok = tok;
-    t->key = key;
-    t->digest = jws_alg_digest(out->alg);
-    out->sign = token_signer_sign;
-    out->ctx = t;
-    out->ctx_free = free;
+    o->s = *s;
+    memset(s, 0, sizeof(*s)); /* transferred */
+    o->digest = jws_alg_digest(out->alg);
+    out->sign = over_signer_sign;
+    out->ctx = o;
+    out->ctx_free = over_signer_free;
     return 0;
+fail:
+    jws_signer_clear(out);
+    signer_clear(s);
+    return -1;
 }

@@ -22,7 +22,7 @@
  *   --token URI --account-label L [--account-type T] [--module M]
  *                       the account key on a PKCS#11 token (found by label,
  *                       generated as T, default ec:p256, when missing),
- *                       signing through jws_signer_from_token(); PIN from
+ *                       signing through token_signer(); PIN from
  *                       P11ENROLL_PIN or the URI
  *
  * On success prints "serial=HEX" and "names=a,b" on stdout after checking
@@ -272,6 +272,7 @@ main(int argc, char **argv)
         /* The product's signer: the account key never leaves the token. */
         struct token_opts to = { .uri = token_uri, .module_path = module, .login = true };
         const struct keytype *kt = keytype_parse(acct_type);
+        struct signer ts;
         int f;
         if (acct_label == NULL || kt == NULL) {
             fprintf(stderr, "acme_driver: --token needs --account-label and a valid --account-type\n");
@@ -280,7 +281,7 @@ main(int argc, char **argv)
         if (token_open(&to, &tok) != 0 ||
             (f = token_find_key(tok, acct_label, NULL, 0, &tkey)) == -1 ||
             (f == 1 && token_keygen(tok, kt, acct_label, NULL, 0, &tkey) != 0) ||
-            jws_signer_from_token(tok, tkey, &signer) != 0) {
+            token_signer(tok, tkey, &ts) != 0 || jws_signer_from_signer(&ts, &signer) != 0) {
             rc = err_exit_code();
             goto done;
         }

@@ -114,7 +114,7 @@ drive st2 --account-rsa --cert-rsa --http-listen "127.0.0.1:$PEBBLE_HTTP_PORT" "
 expect_rc 0 "RS256 account, RSA leaf: issued"
 check "RS256 account, RSA leaf: chain verifies" verifies "$T/st2/chain.pem"
 
-# --- the account key on a SoftHSM token: jws_signer_from_token() -----------
+# --- the account key on a SoftHSM token: token_signer(), jws_signer_from_signer() -
 if [ -n "$SOFTHSM_MODULE" ]; then
     new_token acme 1234
     for t in ec:p256 ec:p384 rsa:2048; do

@@ -1,4 +1,4 @@
-/* soft_signer.c - software JWS signer for tests (see soft_signer.h). */
+/* soft_signer.c - software signer and JWS signer for tests (see soft_signer.h). */
 #include "soft_signer.h"
 
 #include <stdlib.h>
@@ -10,19 +10,19 @@
 #include "util.h"
 
 static int
-soft_sign(void *ctx, const uint8_t *in, size_t len, uint8_t **sig, size_t *siglen)
+soft_sign(void *ctx, const char *digest, const uint8_t *in, size_t len, uint8_t **sig,
+    size_t *siglen)
 {
     EVP_PKEY *pkey = ctx;
     EVP_MD_CTX *md = EVP_MD_CTX_new();
-    const char *digest = EVP_PKEY_get_base_id(pkey) == EVP_PKEY_EC &&
-        EVP_PKEY_get_bits(pkey) > 256 ? (EVP_PKEY_get_bits(pkey) > 384 ? "SHA512" : "SHA384")
-        : "SHA256";
     uint8_t *der = NULL;
     size_t derlen = 0;
     int rc = -1;
 
     *sig = NULL;
     *siglen = 0;
+    if (EVP_PKEY_get_base_id(pkey) == EVP_PKEY_ED25519)
+        digest = NULL;          /* pure EdDSA */
     if (md == NULL || EVP_DigestSignInit_ex(md, NULL, digest, NULL, NULL, pkey, NULL) != 1 ||
         EVP_DigestSign(md, NULL, &derlen, in, len) != 1 || (der = malloc(derlen)) == NULL ||
         EVP_DigestSign(md, der, &derlen, in, len) != 1) {
@@ -65,16 +65,30 @@ soft_free(void *ctx)
 }
 
 int
-soft_signer_init(EVP_PKEY *pkey, struct jws_signer *out)
+soft_signer_new(EVP_PKEY *pkey, struct signer *out)
 {
     memset(out, 0, sizeof(*out));
-    if (jws_jwk_from_pkey(pkey, &out->jwk, &out->alg) != 0)
+    if (EVP_PKEY_up_ref(pkey) != 1) {
+        err_runtime("E_CRYPTO", "software key: no reference");
         return -1;
-    EVP_PKEY_up_ref(pkey);
+    }
+    out->pub = pkey;
+    out->name = "software key";
     out->sign = soft_sign;
     out->ctx = pkey;
     out->ctx_free = soft_free;
     return 0;
+}
+
+int
+soft_signer_init(EVP_PKEY *pkey, struct jws_signer *out)
+{
+    struct signer s;
+
+    memset(out, 0, sizeof(*out));
+    if (soft_signer_new(pkey, &s) == -1)
+        return -1;
+    return jws_signer_from_signer(&s, out);     /* s transferred */
 }
 
 int

@@ -1,7 +1,8 @@
 /*
- * Unit tests for the certificate checks of csr.c: names against a plan,
- * chain linkage, PEM/DER parsing.  Certificates are made here with OpenSSL
- * software keys: these tests are about the checks, not the token.
+ * Unit tests for csr.c: requests built and signed through the signer
+ * interface with in-memory keys, and the certificate checks (names against
+ * a plan, chain linkage, PEM/DER parsing).  Keys here are OpenSSL software
+ * keys: these tests are about the requests and checks, not the token.
  */
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "../support/soft_signer.h"
 #include "csr.h"
 #include "plan.h"
 #include "util.h"
@@ -159,4 +161,108 @@ Test(parse, pem_chain_der_and_garbage)
     X509_free(a);
     X509_free(b);
     EVP_PKEY_free(k);
+}
+
+/* ---- csr_build through a software signer ---------------------------------- */
+
+static const char *const test_sans[] = { "webcon.contoso.com", "sip.contoso.com",
+    "sip.fabrikam.com" };
+
+/* Build a request for `key` with `digest`, check it in memory and after DER. */
+static void
+build_and_verify(EVP_PKEY *key, const char *digest, int want_md_nid)
+{
+    struct signer s;
+    struct csr_spec spec = { .cn = "sip.contoso.com", .sans = test_sans, .nsans = 3,
+        .server_auth = true, .digest = digest, .o = "Contoso" };
+    X509_REQ *req = NULL, *back;
+    unsigned char *der = NULL;
+    const unsigned char *p;
+    int len, md_nid = NID_undef, pk_nid;
+    STACK_OF(X509_EXTENSION) *exts;
+    GENERAL_NAMES *gens;
+    char cn[64];
+
+    cr_assert_not_null(key);
+    cr_assert_eq(soft_signer_new(key, &s), 0);
+    cr_assert_eq(csr_build(&s, &spec, &req), 0);
+    cr_assert_eq(X509_REQ_verify(req, key), 1);
+    cr_assert_eq(EVP_PKEY_eq(X509_REQ_get0_pubkey(req), key), 1);
+    /* Through DER: the signature BIT STRING must survive a round trip. */
+    cr_assert_gt(len = i2d_X509_REQ(req, &der), 0);
+    p = der;
+    cr_assert_not_null(back = d2i_X509_REQ(NULL, &p, len));
+    cr_assert_eq(X509_REQ_verify(back, key), 1);
+    cr_assert_eq(OBJ_find_sigid_algs(X509_REQ_get_signature_nid(back), &md_nid, &pk_nid), 1);
+    cr_assert_eq(md_nid, want_md_nid);
+    cr_assert_gt(X509_NAME_get_text_by_NID(X509_REQ_get_subject_name(back), NID_commonName,
+        cn, sizeof(cn)), 0);
+    cr_assert_str_eq(cn, "sip.contoso.com");
+    cr_assert_not_null(exts = X509_REQ_get_extensions(back));
+    cr_assert_not_null(gens = X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL));
+    cr_assert_eq(sk_GENERAL_NAME_num(gens), 3);
+    GENERAL_NAMES_free(gens);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    OPENSSL_free(der);
+    X509_REQ_free(back);
+    X509_REQ_free(req);
+    signer_clear(&s);
+    cr_assert_null(s.ctx);
+}
+
+Test(build, ec_keys_sign_and_verify)
+{
+    EVP_PKEY *p256 = EVP_EC_gen("P-256"), *p384 = EVP_EC_gen("P-384"),
+             *p521 = EVP_EC_gen("P-521");
+    build_and_verify(p256, "sha256", NID_sha256);
+    build_and_verify(p384, "sha384", NID_sha384);
+    build_and_verify(p521, "sha512", NID_sha512);
+    /* Many signatures: about one in 256 has a trailing zero byte. */
+    for (int i = 0; i < 64; i++)
+        build_and_verify(p256, NULL, NID_sha256);
+    EVP_PKEY_free(p256);
+    EVP_PKEY_free(p384);
+    EVP_PKEY_free(p521);
+}
+
+Test(build, rsa_key_signs_and_verifies)
+{
+    EVP_PKEY *rsa = EVP_RSA_gen(2048);
+    build_and_verify(rsa, "sha256", NID_sha256);
+    build_and_verify(rsa, "sha512", NID_sha512);
+    EVP_PKEY_free(rsa);
+}
+
+Test(build, refuses_a_signature_that_does_not_verify)
+{
+    EVP_PKEY *signing = EVP_EC_gen("P-256"), *other = EVP_EC_gen("P-256");
+    struct signer s;
+    struct csr_spec spec = { .cn = "sip.contoso.com", .sans = test_sans, .nsans = 3,
+        .server_auth = true };
+    X509_REQ *req = NULL;
+
+    /* The signer claims `other` as its public key but signs with `signing`. */
+    cr_assert_eq(soft_signer_new(signing, &s), 0);
+    s.pub = other;
+    cr_assert_eq(csr_build(&s, &spec, &req), -1);
+    cr_assert_null(req);
+    cr_assert_eq(err_exit_code(), EXIT_RUNTIME);
+    signer_clear(&s);
+    EVP_PKEY_free(signing);
+    EVP_PKEY_free(other);
+}
+
+Test(build, refuses_an_unknown_digest)
+{
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    struct signer s;
+    struct csr_spec spec = { .cn = "sip.contoso.com", .digest = "md5" };
+    X509_REQ *req = NULL;
+
+    cr_assert_eq(soft_signer_new(key, &s), 0);
+    cr_assert_eq(csr_build(&s, &spec, &req), -1);
+    cr_assert_null(req);
+    cr_assert_eq(err_exit_code(), EXIT_INPUT);
+    signer_clear(&s);
+    EVP_PKEY_free(key);
 }

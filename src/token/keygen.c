@@ -1,0 +1,244 @@
+/*
+ * keygen.c - generating a key pair on the token: the generation template
+ * (pure, unit-tested), the checks before C_GenerateKeyPair, and reading
+ * back what the token made, destroying a pair it did not protect.
+ */
+#include "token_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "util.h"
+
+/* DER OIDs for CKA_EC_PARAMS. */
+static const uint8_t oid_p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+static const uint8_t oid_p384[] = { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22 };
+static const uint8_t oid_p521[] = { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23 };
+static const uint8_t oid_ed25519[] = { 0x06, 0x03, 0x2b, 0x65, 0x70 };
+
+/* ---- the template (pure) ---------------------------------------------------- */
+
+CK_MECHANISM_TYPE
+keygen_mechanism(const struct keytype *type)
+{
+    switch (type->alg) {
+    case KEY_RSA:
+        return CKM_RSA_PKCS_KEY_PAIR_GEN;
+    case KEY_EC:
+        return CKM_EC_KEY_PAIR_GEN;
+    case KEY_ED25519:
+    default:
+        return CKM_EC_EDWARDS_KEY_PAIR_GEN;
+    }
+}
+
+void
+keygen_template(const struct keytype *type, const char *label, const uint8_t *id,
+    size_t idlen, struct keygen_template *t)
+{
+    const uint8_t *params = NULL;
+    size_t paramslen = 0;
+    CK_ULONG n;
+
+    memset(t, 0, sizeof(*t));
+    t->yes = CK_TRUE;
+    t->no = CK_FALSE;
+    t->pubcls = CKO_PUBLIC_KEY;
+    t->privcls = CKO_PRIVATE_KEY;
+    t->bits = type->bits;
+    t->exponent[0] = 0x01;      /* 65537 */
+    t->exponent[1] = 0x00;
+    t->exponent[2] = 0x01;
+    t->mech = (CK_MECHANISM){ keygen_mechanism(type), NULL, 0 };
+    switch (type->alg) {
+    case KEY_RSA:
+        t->kt = CKK_RSA;
+        break;
+    case KEY_EC:
+        t->kt = CKK_EC;
+        params = t->bits == 256 ? oid_p256 : t->bits == 384 ? oid_p384 : oid_p521;
+        paramslen = t->bits == 256 ? sizeof(oid_p256) : t->bits == 384 ? sizeof(oid_p384)
+                                                                       : sizeof(oid_p521);
+        break;
+    case KEY_ED25519:
+    default:
+        t->kt = CKK_EC_EDWARDS;
+        params = oid_ed25519;
+        paramslen = sizeof(oid_ed25519);
+        break;
+    }
+
+    CK_ATTRIBUTE pubt[] = {
+        { CKA_CLASS, &t->pubcls, sizeof(t->pubcls) },
+        { CKA_KEY_TYPE, &t->kt, sizeof(t->kt) },
+        { CKA_TOKEN, &t->yes, 1 },
+        { CKA_PRIVATE, &t->no, 1 },
+        { CKA_VERIFY, &t->yes, 1 },
+        { CKA_ENCRYPT, &t->no, 1 },
+        { CKA_WRAP, &t->no, 1 },
+        { CKA_LABEL, (void *)label, strlen(label) },
+        { CKA_ID, (void *)id, idlen },
+    };
+    memcpy(t->pub, pubt, sizeof(pubt));
+    n = sizeof(pubt) / sizeof(pubt[0]);
+    if (type->alg == KEY_RSA) {
+        t->pub[n++] = (CK_ATTRIBUTE){ CKA_MODULUS_BITS, &t->bits, sizeof(t->bits) };
+        t->pub[n++] = (CK_ATTRIBUTE){ CKA_PUBLIC_EXPONENT, t->exponent, sizeof(t->exponent) };
+    } else {
+        t->pub[n++] = (CK_ATTRIBUTE){ CKA_EC_PARAMS, (void *)params, paramslen };
+    }
+    t->npub = n;
+
+    CK_ATTRIBUTE privt[] = {
+        { CKA_CLASS, &t->privcls, sizeof(t->privcls) },
+        { CKA_KEY_TYPE, &t->kt, sizeof(t->kt) },
+        { CKA_TOKEN, &t->yes, 1 },
+        { CKA_PRIVATE, &t->yes, 1 },
+        { CKA_SENSITIVE, &t->yes, 1 },
+        { CKA_EXTRACTABLE, &t->no, 1 },
+        { CKA_SIGN, &t->yes, 1 },
+        { CKA_DECRYPT, &t->no, 1 },
+        { CKA_UNWRAP, &t->no, 1 },
+        { CKA_DERIVE, &t->no, 1 },
+        { CKA_LABEL, (void *)label, strlen(label) },
+        { CKA_ID, (void *)id, idlen },
+    };
+    memcpy(t->priv, privt, sizeof(privt));
+    t->npriv = sizeof(privt) / sizeof(privt[0]);
+}
+
+/* ---- on the token ------------------------------------------------------------ */
+
+/* Is an object (any class) with this attribute already on the token? */
+static int
+taken(struct token *tok, CK_ATTRIBUTE_TYPE type, const void *v, size_t len)
+{
+    CK_ATTRIBUTE tmpl = { type, (void *)v, len };
+    CK_OBJECT_HANDLE h;
+    long n = tok_find_objects(tok, &tmpl, 1, &h, 1);
+    return n < 0 ? -1 : n > 0;
+}
+
+static void
+destroy_pair(struct token *tok, CK_OBJECT_HANDLE priv, CK_OBJECT_HANDLE pub)
+{
+    CK_RV rv1 = tok->fn->C_DestroyObject(tok->session, priv);
+    CK_RV rv2 = tok->fn->C_DestroyObject(tok->session, pub);
+    if (rv1 != CKR_OK || rv2 != CKR_OK)
+        warnmsg("token %s: could not destroy the rejected key pair: %s", tok->label,
+            token_rv_text(rv1 != CKR_OK ? rv1 : rv2));
+}
+
+/*
+ * Before generating: the token can make this type, the label is non-empty
+ * and free, and the id (16 random bytes into rid[] when *id is NULL) is
+ * free.  0, or -1 after reporting.
+ */
+static int
+keygen_precheck(struct token *tok, const struct keytype *type, const char *label,
+    const uint8_t **id, size_t *idlen, uint8_t rid[16])
+{
+    CK_MECHANISM_INFO mi;
+    CK_ULONG bits = type->bits;
+    int r;
+
+    /* Refuse before trying: "this token cannot generate ec:p521". */
+    if (!tok_have_mechanism(tok, keygen_mechanism(type), &mi) ||
+        !(mi.flags & CKF_GENERATE_KEY_PAIR) ||
+        (type->alg != KEY_ED25519 && mi.ulMaxKeySize != 0 &&
+            (bits < mi.ulMinKeySize || bits > mi.ulMaxKeySize))) {
+        err_runtime("E_UNSUPPORTED", "token %s cannot generate %s", tok->label, type->name);
+        return -1;
+    }
+    if (label == NULL || *label == '\0') {
+        err_input("E_LABEL", "a key needs a non-empty label");
+        return -1;
+    }
+    if ((r = taken(tok, CKA_LABEL, label, strlen(label))) != 0) {
+        if (r > 0)
+            err_runtime("E_LABEL_TAKEN", "token %s already has an object labelled %s",
+                tok->label, label);
+        return -1;
+    }
+    if (*id == NULL) {
+        if (RAND_bytes(rid, 16) != 1) {
+            err_runtime("E_RANDOM", "no random bytes for the key id");
+            return -1;
+        }
+        *id = rid;
+        *idlen = 16;
+    }
+    if ((r = taken(tok, CKA_ID, *id, *idlen)) != 0) {
+        if (r > 0) {
+            char *hex = hex_encode(*id, *idlen);
+            err_runtime("E_ID_TAKEN", "token %s already has an object with id %s", tok->label,
+                hex ? hex : "?");
+            free(hex);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * After generating: trust, but verify.  Read back what the token actually
+ * did; a pair whose protection flags or key type are not what was asked
+ * for is destroyed.  0 and *out, or -1 after reporting.
+ */
+static int
+keygen_verify(struct token *tok, const struct keytype *type, const char *label,
+    CK_OBJECT_HANDLE priv, CK_OBJECT_HANDLE pub, struct token_key **out)
+{
+    struct token_key_flags f;
+    struct token_key probe = { .priv = priv, .label = (char *)label };
+
+    if (token_key_flags(tok, &probe, &f) == -1 || !f.sensitive || f.extractable ||
+        !f.always_sensitive || !f.never_extractable || !f.local) {
+        destroy_pair(tok, priv, pub);
+        err_clear();
+        err_runtime("E_KEY_UNSAFE", "token %s did not honour the key's protection (sensitive %d, "
+            "extractable %d, always sensitive %d, never extractable %d, local %d); "
+            "the new pair was destroyed", tok->label, f.sensitive, f.extractable,
+            f.always_sensitive, f.never_extractable, f.local);
+        return -1;
+    }
+    if (tok_load_key(tok, priv, out) == -1) {
+        destroy_pair(tok, priv, pub);
+        return -1;
+    }
+    if ((*out)->type != type) {
+        err_runtime("E_KEYGEN", "token %s generated a %s key instead of %s; destroyed",
+            tok->label, (*out)->type_name, type->name);
+        token_key_free(*out);
+        *out = NULL;
+        destroy_pair(tok, priv, pub);
+        return -1;
+    }
+    return 0;
+}
+
+int
+token_keygen(struct token *tok, const struct keytype *type, const char *label,
+    const uint8_t *id, size_t idlen, struct token_key **out)
+{
+    struct keygen_template t;
+    uint8_t rid[16];
+    CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE, priv = CK_INVALID_HANDLE;
+    CK_RV rv;
+
+    *out = NULL;
+    if (keygen_precheck(tok, type, label, &id, &idlen, rid) == -1)
+        return -1;
+    keygen_template(type, label, id, idlen, &t);
+    progress("generating %s key %s on token %s", type->name, label, tok->label);
+    rv = tok->fn->C_GenerateKeyPair(tok->session, &t.mech, t.pub, t.npub, t.priv, t.npriv,
+        &pub, &priv);
+    if (rv != CKR_OK) {
+        err_runtime("E_KEYGEN", "token %s: generating %s failed: %s", tok->label, type->name,
+            token_rv_text(rv));
+        return -1;
+    }
+    return keygen_verify(tok, type, label, priv, pub, out);
+}

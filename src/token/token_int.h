@@ -1,0 +1,145 @@
+/*
+ * token_int.h - what the files of the token layer (src/token/) share and
+ * nobody else sees: the token and key structures, the object and
+ * attribute helpers, the key-generation template, the raw signing call.
+ *
+ * Unit tests include it for the pure parts (templates, login checks).
+ */
+#ifndef P11E_TOKEN_INT_H
+#define P11E_TOKEN_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <p11-kit/p11-kit.h>
+
+#include <openssl/evp.h>
+
+#include "keytype.h"
+#include "token.h"
+
+struct pin;
+struct token_family;
+
+struct token {
+    CK_FUNCTION_LIST **modules;   /* initialised modules, NULL-terminated */
+    CK_FUNCTION_LIST *fn;         /* the selected token's module */
+    CK_SLOT_ID slot;
+    CK_SESSION_HANDLE session;
+    bool have_session, logged_in;
+    CK_TOKEN_INFO info;
+    char label[33], serial[17];
+    char *uri;                    /* token URI, formatted */
+    struct pin *pin;              /* kept for CKA_ALWAYS_AUTHENTICATE keys */
+    const struct token_family *family;
+};
+
+struct token_key {
+    CK_OBJECT_HANDLE priv, pub;
+    uint8_t *id;
+    size_t idlen;
+    char *label;
+    const struct keytype *type;
+    char type_name[32];
+    EVP_PKEY *pkey;
+    char *uri;
+    char spki_sha256[65];
+    bool always_auth;
+};
+
+/* ---- session.c ------------------------------------------------------------ */
+
+/* Readable text for a CK_RV ("PIN incorrect"); never NULL (static buffer for others). */
+const char *token_rv_text(unsigned long rv);
+
+/*
+ * The checks before C_Login, given CK_TOKEN_INFO.flags: refuse a locked PIN,
+ * and the final try unless allowed.  0 or -1 (reported).
+ */
+int token_login_precheck(unsigned long flags, bool allow_final_try, const char *label);
+
+/*
+ * Load and initialise the module at `path`, or every module registered with
+ * p11-kit (skipping, under -v, those that fail to start).  0 and *out
+ * (NULL-terminated; free with tok_modules_free()), or -1 after reporting.
+ */
+int tok_modules_load(const char *path, CK_FUNCTION_LIST ***out);
+/* Finalise and release the modules, then the array.  Accepts NULL. */
+void tok_modules_free(CK_FUNCTION_LIST **mods);
+/* The module's file name or name, new string (caller frees); never NULL. */
+char *tok_module_name(CK_FUNCTION_LIST *mod);
+
+/* Copy a blank-padded CK_UTF8CHAR field of `n` bytes into dst[n + 1]. */
+void tok_padded(char *dst, const CK_UTF8CHAR *src, size_t n);
+/* The token URI (token= manufacturer= model= serial=); caller frees, NULL on failure. */
+char *tok_format_uri(const CK_TOKEN_INFO *info);
+
+/* Find up to `max` objects matching a template.  Returns the count, or -1 after reporting. */
+long tok_find_objects(struct token *tok, CK_ATTRIBUTE *tmpl, CK_ULONG n,
+    CK_OBJECT_HANDLE *found, CK_ULONG max);
+/*
+ * Read one variable-length attribute into a new buffer (caller frees;
+ * NUL-terminated).  Returns 0, 1 when the object does not have it (or it
+ * is sensitive), -1 after reporting.
+ */
+int tok_get_attr(struct token *tok, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type,
+    uint8_t **out, size_t *outlen);
+/* Does the token's slot offer `mech`?  Its info in *info when not NULL. */
+bool tok_have_mechanism(struct token *tok, CK_MECHANISM_TYPE mech, CK_MECHANISM_INFO *info);
+
+/* ---- key.c ---------------------------------------------------------------- */
+
+/*
+ * Complete a key from its private key handle: attributes, the public key
+ * object with the same CKA_ID, the public key, URI and fingerprint.
+ * Returns 0 and *out (token_key_free), or -1 after reporting.
+ */
+int tok_load_key(struct token *tok, CK_OBJECT_HANDLE priv, struct token_key **out);
+/* Fill key->spki_sha256 and key->uri from its public key, label and id.  0 or -1. */
+int tok_finish_key(struct token *tok, struct token_key *key);
+
+/* ---- keygen.c ------------------------------------------------------------- */
+
+/*
+ * The C_GenerateKeyPair arguments for one key type.  Attributes point into
+ * the structure itself and at the borrowed label and id: build it in place
+ * with keygen_template() and do not copy it.
+ */
+struct keygen_template {
+    CK_MECHANISM mech;
+    CK_ATTRIBUTE pub[11], priv[12];
+    CK_ULONG npub, npriv;
+    /* storage the attributes point into */
+    CK_BBOOL yes, no;
+    CK_OBJECT_CLASS pubcls, privcls;
+    CK_KEY_TYPE kt;
+    CK_ULONG bits;
+    CK_BYTE exponent[3];
+};
+
+/* The key-pair generation mechanism for a key type. */
+CK_MECHANISM_TYPE keygen_mechanism(const struct keytype *type);
+
+/*
+ * Fill *t for a pair of `type` with this label and CKA_ID: public half on
+ * the token, not private, verify only; private half token, private,
+ * sensitive, not extractable, sign only.  Pure: no I/O.
+ */
+void keygen_template(const struct keytype *type, const char *label, const uint8_t *id,
+    size_t idlen, struct keygen_template *t);
+
+/* ---- sign.c --------------------------------------------------------------- */
+
+/*
+ * Sign `data` with the private key on the token, in the format of
+ * struct signer (signer.h): digest "sha256", "sha384" or "sha512" for RSA
+ * and ECDSA (hashed on the token when it has the combined mechanism, else
+ * on the host), ignored for Ed25519.  The length is checked against the
+ * key.  Returns 0 and *sig (caller frees), or -1 after reporting.
+ */
+int token_sign(struct token *tok, const struct token_key *key,
+    const char *digest, const uint8_t *data, size_t len,
+    uint8_t **sig, size_t *siglen);
+
+#endif
