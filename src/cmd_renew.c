@@ -167,7 +167,7 @@ fmt_time(time_t t, char *buf, size_t cap)
 
 /* The outcome on stdout: text, or one JSON object. */
 static void
-report(struct rotate *r, json_t *j, bool renewed)
+report(struct rotate *r, json_t *j, bool renewed, bool json)
 {
     struct token_key *key = NULL;
     X509 *cert = NULL;
@@ -185,7 +185,7 @@ report(struct rotate *r, json_t *j, bool renewed)
     err_clear();
     token_key_free(key);
     X509_free(cert);
-    if (r->json) {
+    if (json) {
         cmdopt_print_json(j);
         return;
     }
@@ -289,7 +289,7 @@ cmd_renew(int argc, char **argv)
     if (enroll_open(&e, &over) == -1)
         goto fail;
     r = (struct rotate){ .e = &e, .st = st, .pol = &pol, .label = e.prof->key.label,
-        .now = time(NULL), .json = json };
+        .now = time(NULL) };
     out = json_object();
     json_object_set_new(out, "profile", json_string(profile));
 
@@ -300,7 +300,7 @@ cmd_renew(int argc, char **argv)
         if (rotate_abandon(&r) == -1)
             goto fail;
         json_object_set_new(out, "abandoned_renewal", json_boolean(had));
-        report(&r, out, false);
+        report(&r, out, false, json);
         out = NULL; /* consumed */
         goto done;
     }
@@ -314,7 +314,7 @@ cmd_renew(int argc, char **argv)
             json_object_set_new(out, "detail", json_string("an interrupted renewal is in "
                 "progress; a run would finish it"));
             json_object_set_new(out, "dry_run", json_true());
-            report(&r, out, false);
+            report(&r, out, false, json);
             out = NULL; /* consumed */
             goto done;
         }
@@ -368,7 +368,7 @@ cmd_renew(int argc, char **argv)
         json_object_set_new(out, "destroyed", json_incref(destroyed));
         if (!json)
             progress("not due: %s", d.detail);
-        report(&r, out, false);
+        report(&r, out, false, json);
         out = NULL; /* consumed */
         rc = EXIT_NOT_DUE;
         goto done;
@@ -384,7 +384,7 @@ cmd_renew(int argc, char **argv)
         json_object_set_new(out, "would", json_string(pol.rotate || cur == NULL
             ? "generate a new key pair, order its certificate, switch labels, retire the old pair"
             : "order a new certificate for the current key (rotate = no)"));
-        report(&r, out, false);
+        report(&r, out, false, json);
         out = NULL; /* consumed */
         goto done;
     }
@@ -409,7 +409,7 @@ renewed:
     }
     json_object_set_new(out, "renewed", json_true());
     json_object_set_new(out, "destroyed", json_incref(destroyed));
-    report(&r, out, true);
+    report(&r, out, true, json);
     out = NULL; /* consumed */
     rc = EXIT_DONE;
     goto done;
