@@ -215,11 +215,11 @@ run_resume(struct renew_ctx *c, bool dry_run, json_t *out)
         json_object_set_new(out, "dry_run", json_true());
         return EXIT_DONE;
     }
-    if (renew_resume(c, &res) == -1)
-        return -1;
-    put_result(out, &res, true);
+    int rc = renew_resume(c, &res);
+    if (rc == 0)
+        put_result(out, &res, true);
     renew_result_clear(&res);
-    return EXIT_DONE;
+    return rc == -1 ? -1 : EXIT_DONE;
 }
 
 /*
