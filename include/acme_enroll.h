@@ -6,8 +6,6 @@
 #ifndef P11E_ACME_ENROLL_H
 #define P11E_ACME_ENROLL_H
 
-#include <stdbool.h>
-
 #include "enroll.h"
 
 /* Check the [ca] settings before any token or network I/O (exit 2 on error). */
@@ -21,7 +19,13 @@ int acme_enroll_check(struct enroll *e);
  */
 struct acme_client *acme_enroll_client(struct enroll *e);
 
-/* Order, validate, finalize with a CSR signed on the token, install. */
-int acme_enroll_run(struct enroll *e, bool json);
+/*
+ * Order, validate, finalize with a CSR signed on the token (e->key), and
+ * install the certificate: enroll_install(), or with `stage_fullchain`
+ * set enroll_install_staged() to that file.  Prints nothing and runs no
+ * hook: the caller prints *res and runs enroll_deploy_hook().  0 and *res
+ * (enroll_result_clear()), or -1 after reporting.
+ */
+int acme_enroll_run(struct enroll *e, const char *stage_fullchain, struct enroll_result *res);
 
 #endif

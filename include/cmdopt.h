@@ -116,16 +116,16 @@ json_t *cmdopt_jstr(const char *s);
 /* RFC 3339 UTC for an ASN1_TIME ("2026-11-29T10:00:00Z"); buf >= 32 bytes. */
 void cmdopt_time(const ASN1_TIME *t, char *buf, size_t cap);
 
-struct enroll;
+struct enroll_result;
 
 /*
- * Print an installed certificate: subject, serial, notAfter, the key it is
- * stored with (shown as `key_caption`), the [output] files written, and the
- * chain length.  With `json`, one object, to which `extra` (consumed, may
- * be NULL) is added.
+ * Print an installed certificate (enroll.h): subject, serial, notAfter, the
+ * key it is stored with (shown as `key_caption`), the [output] files
+ * written, and the chain length.  With `json`, one object, to which
+ * `extra` (consumed, may be NULL) is added.
  */
-void cmdopt_print_installed(const struct enroll *e, X509 *leaf, STACK_OF(X509) *chain,
-    const char *key_caption, json_t *extra, bool json);
+void cmdopt_print_installed(const struct enroll_result *res, const char *key_caption,
+    json_t *extra, bool json);
 
 /* One-line RFC 2253 subject of a certificate; caller frees. */
 char *cmdopt_subject(X509 *cert);

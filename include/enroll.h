@@ -22,12 +22,21 @@ struct enroll {
     struct token *tok;
     struct token_key *key;    /* NULL until enroll_key() */
     bool key_created;         /* this run generated the key */
-    bool skip_deploy_hook;    /* the caller runs [hooks] deploy itself (renew) */
-    bool skip_result;         /* the caller prints the result itself (renew) */
-    const char *stage_fullchain; /* when set, install writes leaf + chain to this file
-                                    only, not the [output] files (renew writes those
-                                    after its switch, with enroll_write_outputs()) */
     struct acme_client *acme; /* the run's ACME client (acme_enroll_client()), or NULL */
+};
+
+/*
+ * What an install did, for the command to print: the certificate and chain
+ * installed, the key they are stored with, and the [output] files written.
+ * Cleared by enroll_result_clear().
+ */
+struct enroll_result {
+    X509 *leaf;                 /* the installed certificate */
+    STACK_OF(X509) *chain;      /* its chain; NULL when none was given */
+    char *key_uri;              /* PKCS#11 URI of its key */
+    bool key_created;           /* this run generated the key */
+    const char *files[3];       /* [output] cert, chain, fullchain written, or NULL
+                                   (borrowed from the profile: valid while it is) */
 };
 
 /*
@@ -64,9 +73,24 @@ int enroll_csr(struct enroll *e, X509_REQ **out);
  * selected yet, for some key on the token, which becomes e->key), carry
  * the plan's names when there is a plan, and its chain must link.  Then
  * the certificate is stored on the token and the [output] files are
- * written atomically.  Nothing is changed when a check fails.
+ * written atomically.  Nothing is changed when a check fails.  0 and *res
+ * (its own references to leaf and chain; enroll_result_clear()), or -1
+ * after reporting (*res empty).
  */
-int enroll_install(struct enroll *e, X509 *leaf, STACK_OF(X509) *chain);
+int enroll_install(struct enroll *e, X509 *leaf, STACK_OF(X509) *chain,
+    struct enroll_result *res);
+
+/*
+ * enroll_install(), but leaf + chain go to the one file `fullchain` (a
+ * staging file) instead of the [output] files, which a caller writes
+ * later with enroll_write_outputs() (renew, after its switch).  res->files
+ * stay NULL.
+ */
+int enroll_install_staged(struct enroll *e, X509 *leaf, STACK_OF(X509) *chain,
+    const char *fullchain, struct enroll_result *res);
+
+/* Free what an enroll_result holds and empty it; NULL and empty are fine. */
+void enroll_result_clear(struct enroll_result *res);
 
 /*
  * Write the [output] cert, chain and fullchain files for `leaf` and its

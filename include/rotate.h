@@ -31,7 +31,6 @@ struct rotate {
     const struct renew_policy *pol;
     const char *label;              /* [key] label */
     time_t now;
-    bool json;
     char retired[256];              /* out: the label the old pair was retired under */
 };
 

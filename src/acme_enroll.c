@@ -17,9 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 #include "acme.h"
-#include "cmdopt.h"
 #include "csr.h"
 #include "jws.h"
 #include "util.h"
@@ -166,11 +164,19 @@ make_csr(void *arg, uint8_t **der, size_t *len)
     return rc;
 }
 
-int
-acme_enroll_run(struct enroll *e, bool json)
+/* What one run holds: the ACME settings and the state files they name. */
+struct run {
+    struct acme_config cfg;
+    char *account_state, *order_state, *order_key;
+    uint8_t *hmac;
+    size_t hmaclen;
+};
+
+/* The ACME settings from the profile, the state dir made, the EAB key read. */
+static int
+run_config(const struct profile *p, struct run *run)
 {
-    const struct profile *p = e->prof;
-    struct acme_config cfg = {
+    run->cfg = (struct acme_config){
         .contact = p->ca.contact,
         .eab_kid = p->ca.eab_kid,
         .challenge = p->ca.challenge && strcmp(p->ca.challenge, "dns-01") == 0 ? ACME_DNS01
@@ -179,75 +185,132 @@ acme_enroll_run(struct enroll *e, bool json)
         .webroot = p->ca.webroot,
         .dns_hook = p->ca.dns_hook,
     };
+    if (mkdir(p->output.state_dir, 0700) == -1 && errno != EEXIST) {
+        err_runtime("E_FILE", "[output] state-dir %s: %s", p->output.state_dir, strerror(errno));
+        return -1;
+    }
+    if (state_path(p, "acme-account.url", &run->account_state) == -1 ||
+        state_path(p, "acme-order.url", &run->order_state) == -1)
+        return -1;
+    run->cfg.account_state = run->account_state;
+    run->cfg.order_state = run->order_state;
+    if (p->ca.eab_hmac_file != NULL) {
+        if (acme_read_eab_key(p->ca.eab_hmac_file, &run->hmac, &run->hmaclen) == -1)
+            return -1;
+        run->cfg.eab_hmac = run->hmac;
+        run->cfg.eab_hmac_len = run->hmaclen;
+    }
+    return 0;
+}
+
+static void
+run_clear(struct run *run)
+{
+    if (run->hmac != NULL) {
+        wipe(run->hmac, run->hmaclen);
+        free(run->hmac);
+    }
+    free(run->account_state);
+    free(run->order_state);
+    free(run->order_key);
+    memset(run, 0, sizeof(*run));
+}
+
+/*
+ * The JWS signer on the account key (*acct, freed by the caller after the
+ * signer is cleared), which must not be the certificate key.
+ */
+static int
+account_signer(struct enroll *e, struct token_key **acct, struct jws_signer *signer)
+{
+    if (account_key(e, acct) == -1)
+        return -1;
+    if (EVP_PKEY_eq(token_key_public(*acct), token_key_public(e->key)) == 1) {
+        err_input("E_ACCOUNT_KEY", "%s: [ca] account-key names the certificate key %s; the CA "
+            "refuses a CSR signed by the account key: use a separate object", e->prof->name,
+            token_key_label(e->key));
+        return -1;
+    }
+    struct signer s;
+    if (token_signer(e->tok, *acct, &s) == -1 || jws_signer_from_signer(&s, signer) == -1)
+        return -1;
+    return 0;
+}
+
+/* The names to order: the plan's SANs, or its CN when there are none.  Caller frees *names. */
+static int
+order_names(const struct plan *plan, const char ***names, size_t *n)
+{
+    *n = plan->nsans;
+    if ((*names = calloc(*n + 1, sizeof(**names))) == NULL) {
+        err_runtime("E_NOMEM", "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < *n; i++)
+        (*names)[i] = plan->sans[i].name;
+    if (*n == 0) {
+        (*names)[0] = plan->cn;
+        *n = 1;
+    }
+    return 0;
+}
+
+/*
+ * A saved order belongs to the key it was opened for: when the key has
+ * changed since (regenerated, rotated), the old order is dropped.  Records
+ * the key's SPKI hash in acme-order.key for the next run.
+ */
+static int
+order_for_key(struct enroll *e, struct run *run)
+{
+    uint8_t *saved = NULL;
+    size_t slen;
+    const char *spki = token_key_spki_sha256(e->key);
+
+    if (state_path(e->prof, "acme-order.key", &run->order_key) == -1)
+        return -1;
+    if (read_file_capped(run->order_key, 128, &saved, &slen) == 0 &&
+        (slen < 64 || memcmp(saved, spki, 64) != 0)) {
+        progress("order: the saved order was for another key; starting a new one");
+        (void)acme_forget_order(&run->cfg);
+    }
+    free(saved);
+    return write_file_atomic(run->order_key, spki, strlen(spki), 0600);
+}
+
+/* ACME CAs choose the subject; Edge servers want the planned CN (R-E3). */
+static void
+warn_subject_cn(const struct enroll *e, X509 *leaf)
+{
+    char cn[256] = "";
+
+    X509_NAME_get_text_by_NID(X509_get_subject_name(leaf), NID_commonName, cn, sizeof(cn));
+    if (e->plan->kind != PLAN_NAMES && strcasecmp(cn, e->plan->cn) != 0)
+        warnmsg("the CA set the subject CN to %s, not %s (R-E3: Lync/SfB Edge expect the "
+            "Access Edge FQDN as subject); the SANs are as planned", cn[0] ? cn : "(none)",
+            e->plan->cn);
+}
+
+int
+acme_enroll_run(struct enroll *e, const char *stage_fullchain, struct enroll_result *res)
+{
+    struct run run = { 0 };
     struct jws_signer signer = { 0 };
     struct acme_client *client;
-    struct signer acct_signer;
     struct token_key *acct = NULL;
-    uint8_t *hmac = NULL;
-    size_t hmaclen = 0;
     const char **names = NULL;
-    char *account_state = NULL, *order_state = NULL, *order_key = NULL, *chain_pem = NULL;
+    char *chain_pem = NULL;
     X509 *leaf = NULL;
     STACK_OF(X509) *chain = NULL;
     size_t n;
     int rc = -1;
 
-    if (mkdir(p->output.state_dir, 0700) == -1 && errno != EEXIST) {
-        err_runtime("E_FILE", "[output] state-dir %s: %s", p->output.state_dir, strerror(errno));
+    memset(res, 0, sizeof(*res));
+    if (run_config(e->prof, &run) == -1 || account_signer(e, &acct, &signer) == -1 ||
+        order_names(e->plan, &names, &n) == -1 || order_for_key(e, &run) == -1)
         goto out;
-    }
-    if (state_path(p, "acme-account.url", &account_state) == -1 ||
-        state_path(p, "acme-order.url", &order_state) == -1)
-        goto out;
-    cfg.account_state = account_state;
-    cfg.order_state = order_state;
-    if (p->ca.eab_hmac_file != NULL) {
-        if (acme_read_eab_key(p->ca.eab_hmac_file, &hmac, &hmaclen) == -1)
-            goto out;
-        cfg.eab_hmac = hmac;
-        cfg.eab_hmac_len = hmaclen;
-    }
-    if (account_key(e, &acct) == -1)
-        goto out;
-    if (EVP_PKEY_eq(token_key_public(acct), token_key_public(e->key)) == 1) {
-        err_input("E_ACCOUNT_KEY", "%s: [ca] account-key names the certificate key %s; the CA "
-            "refuses a CSR signed by the account key: use a separate object", p->name,
-            token_key_label(e->key));
-        goto out;
-    }
-    if (token_signer(e->tok, acct, &acct_signer) == -1 ||
-        jws_signer_from_signer(&acct_signer, &signer) == -1)
-        goto out;
-    n = e->plan->nsans;
-    if ((names = calloc(n + 1, sizeof(*names))) == NULL)
-        goto out;
-    for (size_t i = 0; i < n; i++)
-        names[i] = e->plan->sans[i].name;
-    if (n == 0) {
-        names[0] = e->plan->cn;
-        n = 1;
-    }
-    /*
-     * A saved order belongs to the key it was opened for: when the key has
-     * changed since (regenerated, rotated), the old order is dropped.
-     */
-    if (state_path(p, "acme-order.key", &order_key) == -1)
-        goto out;
-    {
-        uint8_t *saved = NULL;
-        size_t slen;
-        const char *spki = token_key_spki_sha256(e->key);
-        if (read_file_capped(order_key, 128, &saved, &slen) == 0 &&
-            (slen < 64 || memcmp(saved, spki, 64) != 0)) {
-            progress("order: the saved order was for another key; starting a new one");
-            (void)acme_forget_order(&cfg);
-        }
-        free(saved);
-        if (write_file_atomic(order_key, spki, strlen(spki), 0600) == -1)
-            goto out;
-    }
     if ((client = acme_enroll_client(e)) == NULL ||
-        acme_issue(client, &cfg, &signer, names, n, make_csr, e, &chain_pem) == -1)
+        acme_issue(client, &run.cfg, &signer, names, n, make_csr, e, &chain_pem) == -1)
         goto out;
     if (cert_parse((const uint8_t *)chain_pem, strlen(chain_pem), "the CA's certificate chain",
             &leaf, &chain) == -1) {
@@ -258,41 +321,18 @@ acme_enroll_run(struct enroll *e, bool json)
     /* The same checks as an offline import: key, names, chain; then install. */
     progress("installing the certificate on token %s next to %s", token_label(e->tok),
         token_key_label(e->key));
-    if (enroll_install(e, leaf, chain) == -1)
+    if ((stage_fullchain != NULL ? enroll_install_staged(e, leaf, chain, stage_fullchain, res)
+                                 : enroll_install(e, leaf, chain, res)) == -1)
         goto out;
-    (void)acme_forget_order(&cfg);
-    (void)unlink(order_key);
-    {
-        /* ACME CAs choose the subject; Edge servers want the planned CN (R-E3). */
-        char cn[256] = "";
-        X509_NAME_get_text_by_NID(X509_get_subject_name(leaf), NID_commonName, cn, sizeof(cn));
-        if (e->plan->kind != PLAN_NAMES && strcasecmp(cn, e->plan->cn) != 0)
-            warnmsg("the CA set the subject CN to %s, not %s (R-E3: Lync/SfB Edge expect the "
-                "Access Edge FQDN as subject); the SANs are as planned", cn[0] ? cn : "(none)",
-                e->plan->cn);
-    }
-    if (!e->skip_result) {
-        json_t *sans = json_array();
-        for (size_t i = 0; i < e->plan->nsans; i++)
-            json_array_append_new(sans, json_string(e->plan->sans[i].name));
-        cmdopt_print_installed(e, leaf, chain, "key",
-            json_pack("{s:s, s:o, s:b}", "ca", "acme", "sans", sans, "key_created",
-                e->key_created), json);
-    }
-    if (!e->skip_deploy_hook && enroll_deploy_hook(e) == -1)
-        goto out;
+    (void)acme_forget_order(&run.cfg);
+    (void)unlink(run.order_key);
+    warn_subject_cn(e, leaf);
     rc = 0;
 out:
-    if (hmac != NULL) {
-        wipe(hmac, hmaclen);
-        free(hmac);
-    }
     jws_signer_clear(&signer);
     token_key_free(acct);
+    run_clear(&run);
     free(names);
-    free(account_state);
-    free(order_state);
-    free(order_key);
     free(chain_pem);
     X509_free(leaf);
     sk_X509_pop_free(chain, X509_free);

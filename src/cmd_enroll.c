@@ -78,6 +78,29 @@ out:
     return rc;
 }
 
+/* ACME: order and install, print the result, then run [hooks] deploy. */
+static int
+enroll_acme(struct enroll *e, bool json)
+{
+    struct enroll_result res = { 0 };
+    json_t *sans;
+    int rc = -1;
+
+    if (acme_enroll_run(e, NULL, &res) == -1)
+        goto out;
+    sans = json_array();
+    for (size_t i = 0; i < e->plan->nsans; i++)
+        json_array_append_new(sans, json_string(e->plan->sans[i].name));
+    cmdopt_print_installed(&res, "key", json_pack("{s:s, s:o, s:b}", "ca", "acme", "sans", sans,
+        "key_created", res.key_created), json);
+    if (enroll_deploy_hook(e) == -1)
+        goto out;
+    rc = 0;
+out:
+    enroll_result_clear(&res);
+    return rc;
+}
+
 int
 cmd_enroll(int argc, char **argv)
 {
@@ -122,7 +145,7 @@ cmd_enroll(int argc, char **argv)
         goto fail;
     if (enroll_open(&e, &over) == -1 || enroll_key(&e, KEY_ANY) == -1)
         goto fail;
-    if (manual ? enroll_manual(&e, json) == -1 : acme_enroll_run(&e, json) == -1) {
+    if (manual ? enroll_manual(&e, json) == -1 : enroll_acme(&e, json) == -1) {
         /*
          * Offline: a key made for a request that was never written goes again.
          * ACME keeps it: a rerun resumes the order, which is bound to the key.

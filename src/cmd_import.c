@@ -49,6 +49,7 @@ cmd_import(int argc, char **argv)
     const char *certfile = NULL, *chainfile = NULL, *profile = NULL;
     bool json = false;
     struct enroll e = { 0 };
+    struct enroll_result res = { 0 };
     X509 *leaf = NULL, *extra = NULL;
     STACK_OF(X509) *chain = NULL, *more = NULL;
     int c, rc = EXIT_DONE;
@@ -103,10 +104,10 @@ run:
     } else if (token_open(&to, &e.tok) == -1) {
         goto fail;
     }
-    if (enroll_install(&e, leaf, chain) == -1)
+    if (enroll_install(&e, leaf, chain, &res) == -1)
         goto fail;
 
-    cmdopt_print_installed(&e, leaf, chain, "stored with", NULL, json);
+    cmdopt_print_installed(&res, "stored with", NULL, json);
     goto done;
 fail:
     rc = cmdopt_fail(json);
@@ -115,6 +116,7 @@ done:
     X509_free(extra);
     sk_X509_pop_free(chain, X509_free);
     sk_X509_pop_free(more, X509_free);
+    enroll_result_clear(&res);
     enroll_free(&e);
     return rc;
 }

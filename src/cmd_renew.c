@@ -5,11 +5,12 @@
 #include <string.h>
 
 #include "acme.h"
-#include "acme_enroll.h"
 #include "cmdopt.h"
 #include "commands.h"
+#include "acme_enroll.h"
 #include "enroll.h"
 #include "renew.h"
+#include "renew_flow.h"
 #include "rotate.h"
 #include "state.h"
 #include "util.h"
@@ -49,31 +50,6 @@ static const char usage[] =
     "changed [key] type: nothing changed), 3 not due: no new certificate (retired\n"
     "pairs past retire-after may still have been destroyed).\n";
 
-/*
- * [ca] account-key must name an object on the profile's token.  acme_enroll
- * finds out only when it signs, after the new key exists: checked here
- * first so that a profile error changes nothing (exit 2).
- */
-static int
-check_account_key(struct enroll *e)
-{
-    char *object = NULL;
-    int r;
-
-    if (e->prof->ca.account_key == NULL)
-        return 0;
-    if ((r = token_matches_uri(e->tok, e->prof->ca.account_key, &object)) == -1)
-        return -1;
-    free(object);
-    if (r == 0 || object == NULL) {
-        err_input("E_ACCOUNT_KEY", "%s: [ca] account-key %s must name an object (object=) on "
-            "the profile's token %s; nothing changed", e->prof->name, e->prof->ca.account_key,
-            token_label(e->tok));
-        return -1;
-    }
-    return 0;
-}
-
 static void
 fmt_time(time_t t, char *buf, size_t cap)
 {
@@ -84,32 +60,17 @@ fmt_time(time_t t, char *buf, size_t cap)
         strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* The outcome on stdout: text, or one JSON object. */
+/* The outcome on stdout: text, or one JSON object (consumed). */
 static void
-report(struct rotate *r, json_t *j, bool renewed)
+report(json_t *j, bool json)
 {
-    struct token_key *key = NULL;
-    X509 *cert = NULL;
+    const char *k;
+    json_t *v;
 
-    if (renewed && rotate_find_current(r, &key, &cert) == 0 && cert != NULL) {
-        char na[32], *serial = rotate_serial(cert), *subject = cmdopt_subject(cert);
-        cmdopt_time(X509_get0_notAfter(cert), na, sizeof(na));
-        json_object_set_new(j, "serial", json_string(serial ? serial : ""));
-        json_object_set_new(j, "not_after", json_string(na));
-        json_object_set_new(j, "subject", json_string(subject ? subject : ""));
-        json_object_set_new(j, "key", json_string(token_key_uri(key)));
-        free(serial);
-        free(subject);
-    }
-    err_clear();
-    token_key_free(key);
-    X509_free(cert);
-    if (r->json) {
+    if (json) {
         cmdopt_print_json(j);
         return;
     }
-    const char *k;
-    json_t *v;
     json_object_foreach(j, k, v) {
         if (json_is_string(v))
             printf("%-12s %s\n", k, json_string_value(v));
@@ -122,6 +83,148 @@ report(struct rotate *r, json_t *j, bool renewed)
         }
     }
     json_decref(j);
+}
+
+/* A run's result into `out`: retired, renewed, destroyed, and the new certificate. */
+static void
+put_result(json_t *out, const struct renew_result *res, bool renewed)
+{
+    if (res->retired != NULL)
+        json_object_set_new(out, "retired", json_string(res->retired));
+    json_object_set_new(out, "renewed", json_boolean(renewed));
+    json_object_set_new(out, "destroyed",
+        res->destroyed ? json_incref(res->destroyed) : json_array());
+    if (res->cert != NULL) {
+        char na[32], *serial = rotate_serial(res->cert), *subject = cmdopt_subject(res->cert);
+        cmdopt_time(X509_get0_notAfter(res->cert), na, sizeof(na));
+        json_object_set_new(out, "serial", json_string(serial ? serial : ""));
+        json_object_set_new(out, "not_after", json_string(na));
+        json_object_set_new(out, "subject", json_string(subject ? subject : ""));
+        json_object_set_new(out, "key", json_string(res->key_uri ? res->key_uri : ""));
+        free(serial);
+        free(subject);
+    }
+}
+
+/* --abandon.  Exit code, or -1 after reporting. */
+static int
+run_abandon(struct renew_ctx *c, json_t *out)
+{
+    bool had;
+
+    if (c->st->txn.step != STEP_NONE)
+        json_object_set_new(out, "abandoned", json_string(state_step_name(c->st->txn.step)));
+    if (renew_abandon(c, &had) == -1)
+        return -1;
+    json_object_set_new(out, "abandoned_renewal", json_boolean(had));
+    return EXIT_DONE;
+}
+
+/* Work a killed run left comes first, due or not.  Exit code, or -1 after reporting. */
+static int
+run_resume(struct renew_ctx *c, bool dry_run, json_t *out)
+{
+    struct renew_result res = { 0 };
+    const struct state_txn *t = &c->st->txn;
+
+    json_object_set_new(out, "resumed", json_string(state_step_name(t->step)));
+    json_object_set_new(out, "reason", json_string(t->reason ? t->reason : "?"));
+    if (dry_run) {
+        json_object_set_new(out, "due", json_true());
+        json_object_set_new(out, "detail", json_string("an interrupted renewal is in "
+            "progress; a run would finish it"));
+        json_object_set_new(out, "dry_run", json_true());
+        return EXIT_DONE;
+    }
+    int rc = renew_resume(c, &res);
+    if (rc == 0)
+        put_result(out, &res, true);
+    renew_result_clear(&res);
+    return rc == -1 ? -1 : EXIT_DONE;
+}
+
+/*
+ * Is it due?  The current pair and certificate, the renewal policy, and
+ * when the decision is by time, the CA's ARI window (*ari_rc: acme_ari_window()).
+ * 0, or -1 after reporting.
+ */
+static int
+decide(struct renew_ctx *c, bool force, struct renew_decision *d, struct renew_ari *ari,
+    int *ari_rc)
+{
+    if (renew_current(c) == -1)
+        return -1;
+    struct renew_input in = { .now = c->r.now, .cert = c->cert ? &c->facts : NULL,
+        .plan = c->e.plan, .pol = &c->pol, .force = force, .rnd = renew_rand_cert,
+        .rnd_ctx = c->cert };
+    renew_decide(&in, d);
+    /* Only a decision by time asks the CA for its window (RFC 9773). */
+    if (c->cert != NULL && (d->reason == RENEW_TIME || d->reason == RENEW_NOT_DUE) &&
+        (*ari_rc = acme_ari_window(acme_enroll_client(&c->e), c->st, c->cert, c->r.now, ari)) > 0) {
+        in.ari = ari;
+        renew_decide(&in, d);
+    }
+    if (d->clock_behind)
+        warnmsg("%s", d->detail);
+    if (d->before_capped)
+        warnmsg("[renewal] renew-before is not shorter than the certificate's lifetime; "
+            "using 1/3 of it");
+    return 0;
+}
+
+/* Decide, then renew when due (or say what a run would do).  Exit code, or -1. */
+static int
+run_renew(struct renew_ctx *c, const char *profile, bool force, bool dry_run, bool json,
+    json_t *out)
+{
+    struct renew_decision d;
+    struct renew_ari ari = { 0 };
+    struct renew_result res = { 0 };
+    int rc = -1, ari_rc = 0;
+    char t1[32];
+
+    if (decide(c, force, &d, &ari, &ari_rc) == -1)
+        goto out;
+    json_object_set_new(out, "due", json_boolean(d.due));
+    json_object_set_new(out, "reason", json_string(renew_reason_name(d.reason)));
+    json_object_set_new(out, "detail", json_string(d.detail));
+    if (d.due_at) {
+        fmt_time(d.due_at, t1, sizeof(t1));
+        json_object_set_new(out, "due_at", json_string(t1));
+    }
+    if (!d.due) {
+        /* The ARI cache, or a state whose bad cache entry load dropped. */
+        if (!dry_run && renew_not_due(c, ari_rc == 2 || c->st->repaired, &res) == -1)
+            goto out;
+        put_result(out, &res, false);
+        if (!json)
+            progress("not due: %s", d.detail);
+        rc = EXIT_NOT_DUE;
+        goto out;
+    }
+    if (!c->pol.rotate && c->cur != NULL && d.reason == RENEW_KEY_TYPE) {
+        /* The profile contradicts itself: a profile error (exit 2), nothing changed. */
+        err_input("E_KEY_TYPE", "%s: %s; with [renewal] rotate = no the key is kept: set "
+            "rotate = yes (or change [key] type back); nothing changed", profile, d.detail);
+        goto out;
+    }
+    if (dry_run) {
+        json_object_set_new(out, "dry_run", json_true());
+        json_object_set_new(out, "would", json_string(c->pol.rotate || c->cur == NULL
+            ? "generate a new key pair, order its certificate, switch labels, retire the old pair"
+            : "order a new certificate for the current key (rotate = no)"));
+        rc = EXIT_DONE;
+        goto out;
+    }
+    progress("renewing: %s", d.detail);
+    if (renew_run(c, renew_reason_name(d.reason), &res) == -1)
+        goto out;
+    put_result(out, &res, true);
+    rc = EXIT_DONE;
+out:
+    renew_result_clear(&res);
+    renew_ari_clear(&ari);
+    return rc;
 }
 
 int
@@ -141,19 +244,9 @@ cmd_renew(int argc, char **argv)
     struct token_opts over = { 0 };
     const char *profile = NULL;
     bool json = false, force = false, dry_run = false, no_wait = false, abandon = false;
-    struct enroll e = { 0 };
-    struct renew_policy pol;
-    struct state *st = NULL;
-    struct rotate r = { 0 };
-    struct token_key *cur = NULL;
-    X509 *cert = NULL;
-    struct renew_cert facts = { 0 };
-    struct renew_ari ari = { 0 };
-    struct renew_decision d;
-    json_t *out = NULL, *destroyed = json_array();
-    int c, rc = EXIT_DONE, lockfd = -1, found, ari_rc = 0;
-    bool have_facts = false;
-    char t1[32];
+    struct renew_ctx ctx = { .lockfd = -1 };
+    json_t *out = NULL;
+    int c, rc;
 
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
@@ -166,10 +259,9 @@ cmd_renew(int argc, char **argv)
         case 'W': no_wait = true; break;
         case 'A': abandon = true; break;
         case 'j': json = true; break;
-        case 'h': fputs(usage, stdout); json_decref(destroyed); return EXIT_DONE;
+        case 'h': fputs(usage, stdout); return EXIT_DONE;
         default:
             cmdopt_usage_error("unknown or incomplete option %s", argv[optind - 1]);
-            json_decref(destroyed);
             return cmdopt_fail(json);
         }
     }
@@ -180,169 +272,30 @@ cmd_renew(int argc, char **argv)
             cmdopt_usage_error("--profile is required");
         else
             cmdopt_usage_error("--abandon goes with neither --force nor --dry-run");
-        json_decref(destroyed);
         return cmdopt_fail(json);
     }
 
-    /* Input checks first: nothing below changes anything before they pass. */
-    if (enroll_plan(profile, &e) == -1)
-        goto fail;
-    if (e.prof->ca.type != NULL && strcmp(e.prof->ca.type, "acme") != 0) {
-        err_input("E_CA_TYPE", "%s: renew needs [ca] type = acme (with type = manual, run "
-            "'p11enroll csr' and 'p11enroll import' again)", profile);
-        goto fail;
+    if (renew_setup(profile, &over, dry_run ? RENEW_FOR_DRY_RUN : RENEW_FOR_RUN, !no_wait,
+            &ctx) == -1) {
+        rc = -1;
+        goto done;
     }
-    if (acme_enroll_check(&e) == -1 || renew_policy_from_profile(e.prof, &pol) == -1)
-        goto fail;
-    if (e.prof->key.label == NULL) {
-        err_input("E_MISSING", "%s: [key] label is required", profile);
-        goto fail;
-    }
-    if (!dry_run) {
-        if (state_mkdir(e.prof->output.state_dir) == -1 ||
-            (lockfd = state_lock(e.prof->output.state_dir, !no_wait, profile)) == -1)
-            goto fail;
-    }
-    if (state_load(e.prof->output.state_dir, e.prof->key.label, &st) == -1)
-        goto fail;
-    if (enroll_open(&e, &over) == -1)
-        goto fail;
-    r = (struct rotate){ .e = &e, .st = st, .pol = &pol, .label = e.prof->key.label,
-        .now = time(NULL), .json = json };
     out = json_object();
     json_object_set_new(out, "profile", json_string(profile));
-
-    if (abandon) {
-        bool had = st->txn.step != STEP_NONE;
-        if (had)
-            json_object_set_new(out, "abandoned", json_string(state_step_name(st->txn.step)));
-        if (rotate_abandon(&r) == -1)
-            goto fail;
-        json_object_set_new(out, "abandoned_renewal", json_boolean(had));
-        report(&r, out, false);
+    if (abandon)
+        rc = run_abandon(&ctx, out);
+    else if (ctx.st->txn.step != STEP_NONE)
+        rc = run_resume(&ctx, dry_run, out);
+    else
+        rc = run_renew(&ctx, profile, force, dry_run, json, out);
+    if (rc != -1) {
+        report(out, json);
         out = NULL; /* consumed */
-        goto done;
     }
-
-    /* Work a killed run left comes first, due or not. */
-    if (st->txn.step != STEP_NONE) {
-        json_object_set_new(out, "resumed", json_string(state_step_name(st->txn.step)));
-        json_object_set_new(out, "reason", json_string(st->txn.reason ? st->txn.reason : "?"));
-        if (dry_run) {
-            json_object_set_new(out, "due", json_true());
-            json_object_set_new(out, "detail", json_string("an interrupted renewal is in "
-                "progress; a run would finish it"));
-            json_object_set_new(out, "dry_run", json_true());
-            report(&r, out, false);
-            out = NULL; /* consumed */
-            goto done;
-        }
-        progress("resuming the renewal started %lld s ago (step %s)",
-            (long long)(r.now - st->txn.started), state_step_name(st->txn.step));
-        if (rotate_check_outputs(e.prof) == -1 || check_account_key(&e) == -1 ||
-            rotate_resume(&r) == -1)
-            goto fail;
-        goto renewed;
-    }
-
-    if ((found = rotate_find_current(&r, &cur, &cert)) == -1)
-        goto fail;
-    if (cert != NULL) {
-        if (renew_cert_from_x509(cert, &facts) == -1) {
-            err_runtime("E_CERT", "the certificate of key %s cannot be read", r.label);
-            goto fail;
-        }
-        have_facts = true;
-    }
-    struct renew_input in = { .now = r.now, .cert = have_facts ? &facts : NULL, .plan = e.plan,
-        .pol = &pol, .force = force, .rnd = renew_rand_cert, .rnd_ctx = cert };
-    renew_decide(&in, &d);
-    /* Only a decision by time asks the CA for its window (RFC 9773). */
-    if (have_facts && (d.reason == RENEW_TIME || d.reason == RENEW_NOT_DUE) &&
-        (ari_rc = acme_ari_window(acme_enroll_client(&e), st, cert, r.now, &ari)) > 0) {
-        in.ari = &ari;
-        renew_decide(&in, &d);
-    }
-    if (d.clock_behind)
-        warnmsg("%s", d.detail);
-    if (d.before_capped)
-        warnmsg("[renewal] renew-before is not shorter than the certificate's lifetime; "
-            "using 1/3 of it");
-    json_object_set_new(out, "due", json_boolean(d.due));
-    json_object_set_new(out, "reason", json_string(renew_reason_name(d.reason)));
-    json_object_set_new(out, "detail", json_string(d.detail));
-    if (d.due_at) {
-        fmt_time(d.due_at, t1, sizeof(t1));
-        json_object_set_new(out, "due_at", json_string(t1));
-    }
-    if (!d.due) {
-        if (!dry_run) {
-            /* The ARI cache, or a state whose bad cache entry load dropped. */
-            if ((ari_rc == 2 || st->repaired) && state_save(st) == -1)
-                goto fail;
-            if (rotate_housekeeping(&r, destroyed) == -1)
-                goto fail;
-        }
-        json_object_set_new(out, "renewed", json_false());
-        json_object_set_new(out, "destroyed", json_incref(destroyed));
-        if (!json)
-            progress("not due: %s", d.detail);
-        report(&r, out, false);
-        out = NULL; /* consumed */
-        rc = EXIT_NOT_DUE;
-        goto done;
-    }
-    if (!pol.rotate && cur != NULL && d.reason == RENEW_KEY_TYPE) {
-        /* The profile contradicts itself: a profile error (exit 2), nothing changed. */
-        err_input("E_KEY_TYPE", "%s: %s; with [renewal] rotate = no the key is kept: set "
-            "rotate = yes (or change [key] type back); nothing changed", profile, d.detail);
-        goto fail;
-    }
-    if (dry_run) {
-        json_object_set_new(out, "dry_run", json_true());
-        json_object_set_new(out, "would", json_string(pol.rotate || cur == NULL
-            ? "generate a new key pair, order its certificate, switch labels, retire the old pair"
-            : "order a new certificate for the current key (rotate = no)"));
-        report(&r, out, false);
-        out = NULL; /* consumed */
-        goto done;
-    }
-    progress("renewing: %s", d.detail);
-    if (rotate_check_outputs(e.prof) == -1 || check_account_key(&e) == -1)
-        goto fail;
-    if (rotate_begin(&r, cur, cert, pol.rotate, renew_reason_name(d.reason)) == -1 ||
-        rotate_resume(&r) == -1)
-        goto fail;
-renewed:
-    if (r.retired[0] != '\0')
-        json_object_set_new(out, "retired", json_string(r.retired));
-    /*
-     * The new certificate is installed and the hook ran: that is exit 0.
-     * Retired pairs that could not be destroyed are a warning; a later run
-     * tries again.
-     */
-    if (rotate_housekeeping(&r, destroyed) == -1) {
-        err_clear();
-        warnmsg("the renewal is done, but destroying retired key pairs failed (see above); "
-            "a later run tries again");
-    }
-    json_object_set_new(out, "renewed", json_true());
-    json_object_set_new(out, "destroyed", json_incref(destroyed));
-    report(&r, out, true);
-    out = NULL; /* consumed */
-    rc = EXIT_DONE;
-    goto done;
-fail:
-    rc = cmdopt_fail(json);
 done:
+    if (rc == -1)
+        rc = cmdopt_fail(json);
     json_decref(out);
-    json_decref(destroyed);
-    renew_cert_clear(&facts);
-    renew_ari_clear(&ari);
-    X509_free(cert);
-    token_key_free(cur);
-    enroll_free(&e);
-    state_free(st);
-    state_unlock(lockfd);
+    renew_ctx_free(&ctx);
     return rc;
 }

@@ -7,8 +7,8 @@
 
 #include "cmdopt.h"
 #include "commands.h"
-#include "enroll.h"
 #include "renew.h"
+#include "renew_flow.h"
 #include "rotate.h"
 #include "state.h"
 #include "util.h"
@@ -121,6 +121,121 @@ print_text(json_t *j)
 #undef S
 }
 
+/* The current pair and certificate ("current"), or NULL when there is no pair. */
+static json_t *
+current_json(const struct renew_ctx *c)
+{
+    size_t len;
+    const uint8_t *id;
+    char *idhex, *serial;
+    json_t *jc, *sans;
+
+    if (c->cur == NULL)
+        return NULL;
+    id = token_key_id(c->cur, &len);
+    idhex = hex_encode(id, len);
+    jc = json_object();
+    json_object_set_new(jc, "key", json_string(token_key_uri(c->cur)));
+    json_object_set_new(jc, "key_id", json_string(idhex ? idhex : ""));
+    json_object_set_new(jc, "key_type", json_string(token_key_type_name(c->cur)));
+    free(idhex);
+    if (c->cert == NULL)
+        return jc;
+    serial = rotate_serial(c->cert);
+    sans = json_array();
+    for (size_t i = 0; i < c->facts.nnames; i++)
+        json_array_append_new(sans, json_string(c->facts.names[i]));
+    json_object_set_new(jc, "serial", json_string(serial ? serial : ""));
+    json_object_set_new(jc, "not_before", jtime(c->facts.not_before));
+    json_object_set_new(jc, "not_after", jtime(c->facts.not_after));
+    json_object_set_new(jc, "sans", sans);
+    free(serial);
+    return jc;
+}
+
+/* The renewal decision ("renewal"), with the cached ARI window only: status does not talk to the CA. */
+static json_t *
+renewal_json(const struct renew_ctx *c)
+{
+    const struct state *st = c->st;
+    struct renew_ari ari = { 0 };
+    struct renew_decision d;
+    bool have_ari = false, pending = st->txn.step != STEP_NONE;
+
+    if (c->cert != NULL) {
+        char *cid = renew_ari_cert_id(c->cert);
+        if (cid && st->ari.cert_id && strcmp(cid, st->ari.cert_id) == 0) {
+            ari.start = st->ari.start;
+            ari.end = st->ari.end;
+            have_ari = true;
+        }
+        free(cid);
+    }
+    renew_decide(&(struct renew_input){ .now = c->r.now, .cert = c->cert ? &c->facts : NULL,
+                     .plan = c->e.plan, .pol = &c->pol, .ari = have_ari ? &ari : NULL,
+                     .rnd = renew_rand_cert, .rnd_ctx = c->cert }, &d);
+    return json_pack("{s:b, s:s, s:s, s:o, s:o, s:o, s:b, s:b}",
+        "due", d.due || pending, "reason", renew_reason_name(d.reason),
+        "detail", pending ? "an interrupted renewal is in progress" : d.detail,
+        "due_at", jtime(d.due_at), "window_start", jtime(d.window_start),
+        "latest", jtime(d.latest), "from_ari", d.from_ari, "rotate", c->pol.rotate);
+}
+
+/* The renewal a killed run left ("pending"), or JSON null. */
+static json_t *
+pending_json(const struct state *st)
+{
+    if (st->txn.step == STEP_NONE)
+        return json_null();
+    return json_pack("{s:s, s:o, s:o, s:o, s:o, s:b}",
+        "step", state_step_name(st->txn.step), "started", jtime(st->txn.started),
+        "reason", st->txn.reason ? json_string(st->txn.reason) : json_null(),
+        "pending_label", st->txn.pending_label ? json_string(st->txn.pending_label)
+                                               : json_null(),
+        "pending_id", st->txn.pending_id ? json_string(st->txn.pending_id) : json_null(),
+        "rotate", st->txn.rotate);
+}
+
+/* The retired pairs and when each will be destroyed ("retired"). */
+static json_t *
+retired_json(const struct state *st, const struct renew_policy *pol)
+{
+    json_t *ret = json_array();
+
+    for (size_t i = 0; i < st->nretired; i++)
+        json_array_append_new(ret, json_pack("{s:s, s:s, s:o, s:o}", "label",
+            st->retired[i].label, "id", st->retired[i].id, "retired_at",
+            jtime(st->retired[i].retired_at), "destroy_after",
+            jtime(st->retired[i].retired_at + (time_t)pol->retire_after_secs)));
+    return ret;
+}
+
+/* Everything status shows, as one JSON object into *out.  0, or -1 after reporting. */
+static int
+status_json(struct renew_ctx *c, const char *profile, json_t **out)
+{
+    json_t *j = json_object(), *jc = current_json(c);
+    struct scan sc;
+
+    json_object_set_new(j, "profile", json_string(profile));
+    json_object_set_new(j, "token", json_string(token_uri(c->e.tok)));
+    json_object_set_new(j, "label", json_string(c->r.label));
+    json_object_set_new(j, "current", jc ? jc : json_null());
+    json_object_set_new(j, "renewal", renewal_json(c));
+    json_object_set_new(j, "pending", pending_json(c->st));
+    json_object_set_new(j, "retired", retired_json(c->st, &c->pol));
+    sc = (struct scan){ .st = c->st, .label = c->r.label, .unmanaged = json_array() };
+    json_object_set_new(j, "unmanaged", sc.unmanaged);
+    if (token_each_key(c->e.tok, scan_cb, &sc) == -1) {
+        json_decref(j);
+        return -1;
+    }
+    json_object_set_new(j, "labels_immutable", json_boolean(c->st->labels_immutable));
+    json_object_set_new(j, "last_renewal", jtime(c->st->last_renewal));
+    *out = j;
+    return 0;
+}
+
 int
 cmd_status(int argc, char **argv)
 {
@@ -134,20 +249,9 @@ cmd_status(int argc, char **argv)
     struct token_opts over = { 0 };
     const char *profile = NULL;
     bool json = false;
-    struct enroll e = { 0 };
-    struct renew_policy pol;
-    struct state *st = NULL;
-    struct rotate r = { 0 };
-    struct token_key *cur = NULL;
-    X509 *cert = NULL;
-    struct renew_cert facts = { 0 };
-    struct renew_ari ari = { 0 };
-    struct renew_decision d;
-    json_t *j = NULL, *jc = NULL;
-    struct scan sc;
+    struct renew_ctx ctx = { .lockfd = -1 };
+    json_t *j = NULL;
     int c, rc = EXIT_DONE;
-    bool have_ari = false;
-    char *idhex = NULL;
 
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
@@ -169,105 +273,15 @@ cmd_status(int argc, char **argv)
             cmdopt_usage_error("--profile is required");
         return cmdopt_fail(json);
     }
-    if (enroll_plan(profile, &e) == -1 || renew_policy_from_profile(e.prof, &pol) == -1)
-        goto fail;
-    if (e.prof->key.label == NULL || e.prof->output.state_dir == NULL) {
-        err_input("E_MISSING", "%s: status needs [key] label and [output] state-dir", profile);
-        goto fail;
-    }
-    if (state_load(e.prof->output.state_dir, e.prof->key.label, &st) == -1 ||
-        enroll_open(&e, &over) == -1)
-        goto fail;
-    r = (struct rotate){ .e = &e, .st = st, .pol = &pol, .label = e.prof->key.label,
-        .now = time(NULL) };
-    if (rotate_find_current(&r, &cur, &cert) == -1)
-        goto fail;
-    j = json_object();
-    json_object_set_new(j, "profile", json_string(profile));
-    json_object_set_new(j, "token", json_string(token_uri(e.tok)));
-    json_object_set_new(j, "label", json_string(r.label));
-    if (cur != NULL) {
-        size_t len;
-        const uint8_t *id = token_key_id(cur, &len);
-        jc = json_object();
-        idhex = hex_encode(id, len);
-        json_object_set_new(jc, "key", json_string(token_key_uri(cur)));
-        json_object_set_new(jc, "key_id", json_string(idhex ? idhex : ""));
-        json_object_set_new(jc, "key_type", json_string(token_key_type_name(cur)));
-    }
-    if (cert != NULL) {
-        char *serial = rotate_serial(cert);
-        if (renew_cert_from_x509(cert, &facts) == -1) {
-            err_runtime("E_CERT", "the certificate of key %s cannot be read", r.label);
-            free(serial);
-            goto fail;
-        }
-        json_t *sans = json_array();
-        for (size_t i = 0; i < facts.nnames; i++)
-            json_array_append_new(sans, json_string(facts.names[i]));
-        json_object_set_new(jc, "serial", json_string(serial ? serial : ""));
-        json_object_set_new(jc, "not_before", jtime(facts.not_before));
-        json_object_set_new(jc, "not_after", jtime(facts.not_after));
-        json_object_set_new(jc, "sans", sans);
-        free(serial);
-        /* The cached ARI window only: status does not talk to the CA. */
-        char *cid = renew_ari_cert_id(cert);
-        if (cid && st->ari.cert_id && strcmp(cid, st->ari.cert_id) == 0) {
-            ari.start = st->ari.start;
-            ari.end = st->ari.end;
-            have_ari = true;
-        }
-        free(cid);
-    }
-    json_object_set_new(j, "current", jc ? jc : json_null());
-    renew_decide(&(struct renew_input){ .now = r.now, .cert = cert ? &facts : NULL,
-                     .plan = e.plan, .pol = &pol, .ari = have_ari ? &ari : NULL,
-                     .rnd = renew_rand_cert, .rnd_ctx = cert }, &d);
-    json_object_set_new(j, "renewal", json_pack("{s:b, s:s, s:s, s:o, s:o, s:o, s:b, s:b}",
-        "due", d.due || st->txn.step != STEP_NONE, "reason", renew_reason_name(d.reason),
-        "detail", st->txn.step != STEP_NONE ? "an interrupted renewal is in progress" : d.detail,
-        "due_at", jtime(d.due_at), "window_start", jtime(d.window_start),
-        "latest", jtime(d.latest), "from_ari", d.from_ari, "rotate", pol.rotate));
-    if (st->txn.step != STEP_NONE)
-        json_object_set_new(j, "pending", json_pack("{s:s, s:o, s:o, s:o, s:o, s:b}",
-            "step", state_step_name(st->txn.step), "started", jtime(st->txn.started),
-            "reason", st->txn.reason ? json_string(st->txn.reason) : json_null(),
-            "pending_label", st->txn.pending_label ? json_string(st->txn.pending_label)
-                                                   : json_null(),
-            "pending_id", st->txn.pending_id ? json_string(st->txn.pending_id) : json_null(),
-            "rotate", st->txn.rotate));
-    else
-        json_object_set_new(j, "pending", json_null());
-    json_t *ret = json_array();
-    for (size_t i = 0; i < st->nretired; i++)
-        json_array_append_new(ret, json_pack("{s:s, s:s, s:o, s:o}", "label",
-            st->retired[i].label, "id", st->retired[i].id, "retired_at",
-            jtime(st->retired[i].retired_at), "destroy_after",
-            jtime(st->retired[i].retired_at + (time_t)pol.retire_after_secs)));
-    json_object_set_new(j, "retired", ret);
-    sc = (struct scan){ .st = st, .label = r.label, .unmanaged = json_array() };
-    json_object_set_new(j, "unmanaged", sc.unmanaged);
-    if (token_each_key(e.tok, scan_cb, &sc) == -1)
-        goto fail;
-    json_object_set_new(j, "labels_immutable", json_boolean(st->labels_immutable));
-    json_object_set_new(j, "last_renewal", jtime(st->last_renewal));
-    if (json) {
+    if (renew_setup(profile, &over, RENEW_FOR_STATUS, false, &ctx) == -1 ||
+        renew_current(&ctx) == -1 || status_json(&ctx, profile, &j) == -1) {
+        rc = cmdopt_fail(json);
+    } else if (json) {
         cmdopt_print_json(j);
     } else {
         print_text(j);
         json_decref(j);
     }
-    j = NULL; /* consumed */
-    goto done;
-fail:
-    rc = cmdopt_fail(json);
-done:
-    json_decref(j);
-    free(idhex);
-    renew_cert_clear(&facts);
-    X509_free(cert);
-    token_key_free(cur);
-    enroll_free(&e);
-    state_free(st);
+    renew_ctx_free(&ctx);
     return rc;
 }

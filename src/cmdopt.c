@@ -156,30 +156,27 @@ cmdopt_subject(X509 *cert)
 }
 
 void
-cmdopt_print_installed(const struct enroll *e, X509 *leaf, STACK_OF(X509) *chain,
-    const char *key_caption, json_t *extra, bool json)
+cmdopt_print_installed(const struct enroll_result *res, const char *key_caption, json_t *extra,
+    bool json)
 {
-    const char *out[3] = { NULL, NULL, NULL }, *names[3] = { "cert", "chain", "fullchain" };
-    char notafter[32], *subject = cmdopt_subject(leaf), *serial = NULL;
-    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(leaf), NULL);
+    static const char *const names[3] = { "cert", "chain", "fullchain" };
+    char notafter[32], *subject = cmdopt_subject(res->leaf), *serial = NULL;
+    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(res->leaf), NULL);
+    int chain_len = res->chain == NULL || sk_X509_num(res->chain) < 0 ? 0
+                                                                      : sk_X509_num(res->chain);
 
-    if (e->prof != NULL) {
-        out[0] = e->prof->output.cert;
-        out[1] = e->prof->output.chain;
-        out[2] = e->prof->output.fullchain;
-    }
     serial = bn ? BN_bn2hex(bn) : NULL;
     BN_free(bn);
-    cmdopt_time(X509_get0_notAfter(leaf), notafter, sizeof(notafter));
+    cmdopt_time(X509_get0_notAfter(res->leaf), notafter, sizeof(notafter));
     if (json) {
         json_t *files = json_object();
         for (int i = 0; i < 3; i++)
-            if (out[i] != NULL)
-                json_object_set_new(files, names[i], json_string(out[i]));
+            if (res->files[i] != NULL)
+                json_object_set_new(files, names[i], json_string(res->files[i]));
         json_t *o = json_pack("{s:o, s:s, s:s, s:s, s:i, s:o}",
             "subject", cmdopt_jstr(subject ? subject : ""), "serial", serial ? serial : "",
-            "not_after", notafter, "key", token_key_uri(e->key),
-            "chain_length", sk_X509_num(chain) < 0 ? 0 : sk_X509_num(chain), "files", files);
+            "not_after", notafter, "key", res->key_uri, "chain_length", chain_len,
+            "files", files);
         if (extra != NULL)
             json_object_update(o, extra);
         cmdopt_print_json(o);
@@ -187,11 +184,11 @@ cmdopt_print_installed(const struct enroll *e, X509 *leaf, STACK_OF(X509) *chain
         printf("certificate  %s\n", subject ? subject : "");
         printf("serial       %s\n", serial ? serial : "");
         printf("expires      %s\n", notafter);
-        printf("%-12s %s%s\n", key_caption, token_key_uri(e->key),
-            e->key_created ? " (generated now)" : "");
+        printf("%-12s %s%s\n", key_caption, res->key_uri,
+            res->key_created ? " (generated now)" : "");
         for (int i = 0; i < 3; i++)
-            if (out[i] != NULL)
-                printf("wrote        %s\n", out[i]);
+            if (res->files[i] != NULL)
+                printf("wrote        %s\n", res->files[i]);
     }
     json_decref(extra);
     free(subject);

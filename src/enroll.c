@@ -131,10 +131,18 @@ output_pems(X509 *leaf, STACK_OF(X509) *chain, char **pem, size_t *len)
     return 0;
 }
 
-/* Temp files for every configured output, or none (all refused up front). */
+/* The [output] cert, chain and fullchain files of the profile (NULL: none). */
+static void
+profile_targets(const struct enroll *e, const char **targets)
+{
+    targets[0] = e->prof ? e->prof->output.cert : NULL;
+    targets[1] = e->prof ? e->prof->output.chain : NULL;
+    targets[2] = e->prof ? e->prof->output.fullchain : NULL;
+}
+
+/* Temp files for every target (cert, chain, fullchain; NULL: none), or none (all refused). */
 static int
-prepare_outputs(struct enroll *e, X509 *leaf, STACK_OF(X509) *chain, char **tmp,
-    const char **targets)
+prepare_outputs(X509 *leaf, STACK_OF(X509) *chain, const char *const *targets, char **tmp)
 {
     static const char *const keys[3] = { "[output] cert", "[output] chain",
         "[output] fullchain" };
@@ -142,10 +150,6 @@ prepare_outputs(struct enroll *e, X509 *leaf, STACK_OF(X509) *chain, char **tmp,
     size_t len[3];
     int rc = -1;
 
-    bool staging = e->stage_fullchain != NULL;
-    targets[0] = !staging && e->prof ? e->prof->output.cert : NULL;
-    targets[1] = !staging && e->prof ? e->prof->output.chain : NULL;
-    targets[2] = staging ? e->stage_fullchain : e->prof ? e->prof->output.fullchain : NULL;
     for (int i = 0; i < 3; i++)
         tmp[i] = NULL;
     if (output_pems(leaf, chain, pem, len) == -1)
@@ -177,7 +181,8 @@ enroll_write_outputs(struct enroll *e, X509 *leaf, STACK_OF(X509) *chain)
     const char *targets[3];
     int rc = 0;
 
-    if (prepare_outputs(e, leaf, chain, tmp, targets) == -1)
+    profile_targets(e, targets);
+    if (prepare_outputs(leaf, chain, targets, tmp) == -1)
         return -1;
     for (int i = 0; i < 3; i++)
         if (tmp[i] != NULL && file_commit(tmp[i], targets[i]) == -1)
@@ -185,30 +190,66 @@ enroll_write_outputs(struct enroll *e, X509 *leaf, STACK_OF(X509) *chain)
     return rc;
 }
 
-int
-enroll_install(struct enroll *e, X509 *leaf, STACK_OF(X509) *chain)
+/* The key e->key, or the token's key whose public key the leaf's is: it becomes e->key. */
+static int
+install_key(struct enroll *e, X509 *leaf)
 {
-    char *tmp[3] = { NULL, NULL, NULL };
-    const char *targets[3];
-    int rc = -1, stored = -1;
+    int r;
 
-    /* 1. Which key: the selected one, or the one whose public key this is. */
     if (e->key != NULL) {
         if (EVP_PKEY_eq(X509_get0_pubkey(leaf), token_key_public(e->key)) != 1) {
             err_runtime("E_CERT_KEY", "the certificate is not for key %s (its public key differs)",
                 token_key_label(e->key));
-            goto out;
+            return -1;
         }
-    } else {
-        int r = token_find_key_by_public(e->tok, X509_get0_pubkey(leaf), &e->key);
-        if (r == -1)
-            goto out;
-        if (r == 1) {
-            err_runtime("E_CERT_KEY", "the certificate matches no key on token %s; token unchanged",
-                token_label(e->tok));
-            goto out;
-        }
+        return 0;
     }
+    if ((r = token_find_key_by_public(e->tok, X509_get0_pubkey(leaf), &e->key)) == -1)
+        return -1;
+    if (r == 1) {
+        err_runtime("E_CERT_KEY", "the certificate matches no key on token %s; token unchanged",
+            token_label(e->tok));
+        return -1;
+    }
+    return 0;
+}
+
+/* Fill *res for an installed leaf and chain and the files in `written`.  0 or -1. */
+static int
+install_result(const struct enroll *e, X509 *leaf, STACK_OF(X509) *chain,
+    const char *const *written, struct enroll_result *res)
+{
+    if (X509_up_ref(leaf) != 1)
+        goto nomem;
+    res->leaf = leaf;
+    if (chain != NULL && (res->chain = X509_chain_up_ref(chain)) == NULL)
+        goto nomem;
+    if ((res->key_uri = strdup(token_key_uri(e->key))) == NULL)
+        goto nomem;
+    res->key_created = e->key_created;
+    for (int i = 0; i < 3; i++)
+        res->files[i] = written[i];
+    return 0;
+nomem:
+    err_runtime("E_NOMEM", "out of memory");
+    return -1;
+}
+
+/*
+ * The install of enroll_install() and enroll_install_staged(), writing the
+ * files `targets` (cert, chain, fullchain; NULL: not that one).
+ */
+static int
+install(struct enroll *e, X509 *leaf, STACK_OF(X509) *chain, const char *const *targets,
+    struct enroll_result *res)
+{
+    char *tmp[3] = { NULL, NULL, NULL };
+    int rc = -1, stored = -1;
+
+    memset(res, 0, sizeof(*res));
+    /* 1. Which key: the selected one, or the one whose public key this is. */
+    if (install_key(e, leaf) == -1)
+        goto out;
     /* 2. Names and chain, before anything changes. */
     if (e->plan != NULL && cert_check_names(leaf, e->plan) == -1)
         goto out;
@@ -219,7 +260,7 @@ enroll_install(struct enroll *e, X509 *leaf, STACK_OF(X509) *chain)
      * certificate goes on the token (beside the old one); then the files
      * are renamed into place; only then do the old certificates go.
      */
-    if (prepare_outputs(e, leaf, chain, tmp, targets) == -1)
+    if (prepare_outputs(leaf, chain, targets, tmp) == -1)
         goto out;
     if ((stored = token_store_cert(e->tok, e->key, leaf)) == -1)
         goto out;
@@ -235,11 +276,44 @@ enroll_install(struct enroll *e, X509 *leaf, STACK_OF(X509) *chain)
         }
     }
     (void)token_prune_certs(e->tok, e->key, leaf);
-    rc = 0;
+    rc = install_result(e, leaf, chain, targets, res);
 out:
     for (int i = 0; i < 3; i++)
         file_abort(tmp[i]);
+    if (rc != 0)
+        enroll_result_clear(res);
     return rc;
+}
+
+int
+enroll_install(struct enroll *e, X509 *leaf, STACK_OF(X509) *chain, struct enroll_result *res)
+{
+    const char *targets[3];
+
+    profile_targets(e, targets);
+    return install(e, leaf, chain, targets, res);
+}
+
+int
+enroll_install_staged(struct enroll *e, X509 *leaf, STACK_OF(X509) *chain,
+    const char *fullchain, struct enroll_result *res)
+{
+    const char *const targets[3] = { NULL, NULL, fullchain };
+    int rc = install(e, leaf, chain, targets, res);
+
+    res->files[2] = NULL; /* a staging file, not an [output] file */
+    return rc;
+}
+
+void
+enroll_result_clear(struct enroll_result *res)
+{
+    if (res == NULL)
+        return;
+    X509_free(res->leaf);
+    sk_X509_pop_free(res->chain, X509_free);
+    free(res->key_uri);
+    memset(res, 0, sizeof(*res));
 }
 
 #define HOOK_TIMEOUT_S 300

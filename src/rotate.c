@@ -364,25 +364,21 @@ out:
  * Run the ACME order for e->key.  With rotate = yes the certificate goes on
  * the token only, and its chain to <state-dir>/renew-next.pem (leaf and
  * chain, as a fullchain file), not to the [output] files: the files step
- * writes those after the switch.
+ * writes those after the switch.  The deploy hook runs at the deploy step.
  */
 static int
 run_order(struct rotate *r, bool rotate)
 {
+    struct enroll_result res = { 0 };
     char *staged = NULL;
     int rc;
 
-    r->e->skip_deploy_hook = true;
-    r->e->skip_result = true;
-    if (!rotate)
-        return acme_enroll_run(r->e, r->json);
-    if ((staged = state_file(r, STAGED_CHAIN)) == NULL) {
+    if (rotate && (staged = state_file(r, STAGED_CHAIN)) == NULL) {
         err_runtime("E_NOMEM", "out of memory");
         return -1;
     }
-    r->e->stage_fullchain = staged;
-    rc = acme_enroll_run(r->e, r->json);
-    r->e->stage_fullchain = NULL;
+    rc = acme_enroll_run(r->e, staged, &res);
+    enroll_result_clear(&res);
     free(staged);
     return rc;
 }

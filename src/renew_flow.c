@@ -1,0 +1,219 @@
+/*
+ * renew_flow.c - the renew/status workflow (renew_flow.h): one setup for both
+ * commands, and the renewal runs built on rotate.h, returning their outcome.
+ */
+#include "renew_flow.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "acme_enroll.h"
+#include "util.h"
+
+/* ---- setup -------------------------------------------------------------------- */
+
+/* The profile can be renewed: [ca] type = acme with its settings, [key] label. */
+static int
+check_renewable(struct renew_ctx *c, const char *profile)
+{
+    const struct profile *p = c->e.prof;
+
+    if (p->ca.type != NULL && strcmp(p->ca.type, "acme") != 0) {
+        err_input("E_CA_TYPE", "%s: renew needs [ca] type = acme (with type = manual, run "
+            "'p11enroll csr' and 'p11enroll import' again)", profile);
+        return -1;
+    }
+    if (acme_enroll_check(&c->e) == -1 || renew_policy_from_profile(p, &c->pol) == -1)
+        return -1;
+    if (p->key.label == NULL) {
+        err_input("E_MISSING", "%s: [key] label is required", profile);
+        return -1;
+    }
+    return 0;
+}
+
+int
+renew_setup(const char *profile, const struct token_opts *over, enum renew_use use,
+    bool wait, struct renew_ctx *c)
+{
+    const struct profile *p;
+
+    memset(c, 0, sizeof(*c));
+    c->lockfd = -1;
+    /* Input checks first: nothing below changes anything before they pass. */
+    if (enroll_plan(profile, &c->e) == -1)
+        return -1;
+    p = c->e.prof;
+    if (use == RENEW_FOR_STATUS) {
+        if (renew_policy_from_profile(p, &c->pol) == -1)
+            return -1;
+        if (p->key.label == NULL || p->output.state_dir == NULL) {
+            err_input("E_MISSING", "%s: status needs [key] label and [output] state-dir",
+                profile);
+            return -1;
+        }
+    } else if (check_renewable(c, profile) == -1) {
+        return -1;
+    }
+    if (use == RENEW_FOR_RUN) {
+        if (state_mkdir(p->output.state_dir) == -1 ||
+            (c->lockfd = state_lock(p->output.state_dir, wait, profile)) == -1)
+            return -1;
+    }
+    if (state_load(p->output.state_dir, p->key.label, &c->st) == -1)
+        return -1;
+    if (enroll_open(&c->e, over) == -1)
+        return -1;
+    c->r = (struct rotate){ .e = &c->e, .st = c->st, .pol = &c->pol, .label = p->key.label,
+        .now = time(NULL) };
+    return 0;
+}
+
+int
+renew_current(struct renew_ctx *c)
+{
+    if (rotate_find_current(&c->r, &c->cur, &c->cert) == -1)
+        return -1;
+    if (c->cert != NULL && renew_cert_from_x509(c->cert, &c->facts) == -1) {
+        err_runtime("E_CERT", "the certificate of key %s cannot be read", c->r.label);
+        return -1;
+    }
+    return 0;
+}
+
+void
+renew_ctx_free(struct renew_ctx *c)
+{
+    renew_cert_clear(&c->facts);
+    X509_free(c->cert);
+    token_key_free(c->cur);
+    enroll_free(&c->e);
+    state_free(c->st);
+    state_unlock(c->lockfd);
+    memset(c, 0, sizeof(*c));
+    c->lockfd = -1;
+}
+
+void
+renew_result_clear(struct renew_result *res)
+{
+    json_decref(res->destroyed);
+    X509_free(res->cert);
+    free(res->key_uri);
+    memset(res, 0, sizeof(*res));
+}
+
+/* ---- the runs ------------------------------------------------------------------- */
+
+/*
+ * [ca] account-key must name an object on the profile's token.  acme_enroll
+ * finds out only when it signs, after the new key exists: checked here
+ * first so that a profile error changes nothing (exit 2).
+ */
+static int
+check_account_key(struct enroll *e)
+{
+    char *object = NULL;
+    int r;
+
+    if (e->prof->ca.account_key == NULL)
+        return 0;
+    if ((r = token_matches_uri(e->tok, e->prof->ca.account_key, &object)) == -1)
+        return -1;
+    free(object);
+    if (r == 0 || object == NULL) {
+        err_input("E_ACCOUNT_KEY", "%s: [ca] account-key %s must name an object (object=) on "
+            "the profile's token %s; nothing changed", e->prof->name, e->prof->ca.account_key,
+            token_label(e->tok));
+        return -1;
+    }
+    return 0;
+}
+
+/* The outputs and the account key can be used: checked before anything changes. */
+static int
+check_before_change(struct renew_ctx *c)
+{
+    if (rotate_check_outputs(c->e.prof) == -1 || check_account_key(&c->e) == -1)
+        return -1;
+    return 0;
+}
+
+/*
+ * After a renewal: destroy retired pairs past retire-after (a failure is a
+ * warning: the new certificate is installed and the hook ran, a later run
+ * tries again), and the new current pair into *res.  0 or -1 (no memory).
+ */
+static int
+renewed(struct renew_ctx *c, struct renew_result *res)
+{
+    struct token_key *key = NULL;
+    X509 *cert = NULL;
+
+    if (c->r.retired[0] != '\0')
+        res->retired = c->r.retired;
+    if ((res->destroyed = json_array()) == NULL) {
+        err_runtime("E_NOMEM", "out of memory");
+        return -1;
+    }
+    if (rotate_housekeeping(&c->r, res->destroyed) == -1) {
+        err_clear();
+        warnmsg("the renewal is done, but destroying retired key pairs failed (see above); "
+            "a later run tries again");
+    }
+    if (rotate_find_current(&c->r, &key, &cert) == 0 && cert != NULL) {
+        res->cert = cert;
+        cert = NULL; /* transferred */
+        res->key_uri = strdup(token_key_uri(key));
+    }
+    err_clear();
+    token_key_free(key);
+    X509_free(cert);
+    return 0;
+}
+
+int
+renew_abandon(struct renew_ctx *c, bool *had)
+{
+    *had = c->st->txn.step != STEP_NONE;
+    return rotate_abandon(&c->r);
+}
+
+int
+renew_resume(struct renew_ctx *c, struct renew_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    progress("resuming the renewal started %lld s ago (step %s)",
+        (long long)(c->r.now - c->st->txn.started), state_step_name(c->st->txn.step));
+    if (check_before_change(c) == -1 || rotate_resume(&c->r) == -1)
+        return -1;
+    return renewed(c, res);
+}
+
+int
+renew_run(struct renew_ctx *c, const char *reason, struct renew_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    if (check_before_change(c) == -1)
+        return -1;
+    if (rotate_begin(&c->r, c->cur, c->cert, c->pol.rotate, reason) == -1 ||
+        rotate_resume(&c->r) == -1)
+        return -1;
+    return renewed(c, res);
+}
+
+int
+renew_not_due(struct renew_ctx *c, bool save, struct renew_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    if ((res->destroyed = json_array()) == NULL) {
+        err_runtime("E_NOMEM", "out of memory");
+        return -1;
+    }
+    if (save && state_save(c->st) == -1)
+        return -1;
+    if (rotate_housekeeping(&c->r, res->destroyed) == -1)
+        return -1;
+    return 0;
+}
