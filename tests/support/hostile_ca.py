@@ -241,7 +241,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if path == "/order-new":
             if sc == "problem-with-escapes":
                 return self.problem(403, "rejectedIdentifier" + ESC,
-                                    "no " + ESC + "\x00\x7f\x9b[31m names for you")
+                                    "no " + ESC + "\x7f\x9b[31m names for you")
             names = [i["value"] for i in payload["identifiers"]]
             with st.lock:
                 oid = str(len(st.orders) + 1)
