@@ -22,7 +22,7 @@ ini_set "$T/probe.ini" ca timeout 15
 if "$P11ENROLL" plan --profile "$T/probe.ini" >/dev/null 2>&1; then
   TIMEOUT=15 DELAY=4
 else
-  TIMEOUT= DELAY=${HOSTILE_DELAY:-13}   # 20 badNonce retries x 13 s > 2 x 120 s
+  TIMEOUT='' DELAY=${HOSTILE_DELAY:-13}   # 20 badNonce retries x 13 s > 2 x 120 s
 fi
 BOUND=$(( ${TIMEOUT:-120} * 2 ))
 echo "# deadline ${TIMEOUT:-120 (default)} s, bound $BOUND s, slow-badnonce delay $DELAY s"
