@@ -19,9 +19,19 @@ void pin_free(struct pin *pin);
 /*
  * Read a PIN file: at most 4 KiB, one trailing "\n" or "\r\n" removed, a
  * "file:" prefix accepted (RFC 7512 pin-source).  An empty PIN is an error.
- * A file readable by group or others gets a warning.  0 or -1 (reported).
+ * A file that others can read, or group or others can write, is refused
+ * (see pin_file_mode_ok(); input error, exit 2).  0 or -1 (reported).
+ * *out is freed by the caller with pin_free().
  */
 int pin_from_file(const char *path, const char *what, struct pin **out);
+
+/*
+ * The mode rule for PIN files (st_mode bits; the file type is ignored):
+ * 0 when the file is private enough (0600, 0400, 0640, 0440: owner, plus
+ * reading by a service group), -1 when others can read it or group or
+ * others can write it.  Pure; reports nothing.
+ */
+int pin_file_mode_ok(unsigned mode);
 
 /* A copy of a literal value (URI pin-value, P11ENROLL_PIN). */
 int pin_from_value(const char *value, const char *what, struct pin **out);

@@ -1,6 +1,9 @@
 /* main.c - p11enroll: dispatch to the subcommand. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include "commands.h"
 #include "util.h"
@@ -25,6 +28,24 @@ static const struct {
     { "status", cmd_status, "current key and certificate, retired pairs, pending work, next renewal" },
 };
 
+/*
+ * A core dump of this process could hold the PIN or an EAB key: no core file
+ * (RLIMIT_CORE 0, soft and hard, inherited by hooks) and not dumpable (no
+ * core, no ptrace by other users' processes, /proc/<pid> owned by root).
+ * Returns 0, or -1 after reporting.
+ */
+static int
+no_core_dumps(void)
+{
+    const struct rlimit none = { 0, 0 };
+
+    if (setrlimit(RLIMIT_CORE, &none) == -1 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1) {
+        err_runtime("E_NO_CORE", "cannot turn off core dumps: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 static void
 usage(FILE *f)
 {
@@ -42,6 +63,9 @@ int
 main(int argc, char **argv)
 {
     int i = 1, verbosity = 0;
+
+    if (no_core_dumps() == -1)
+        return EXIT_RUNTIME;
 
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0)

@@ -43,6 +43,13 @@ pin_new(char *value, size_t len, const char *what, struct pin **out)
 }
 
 int
+pin_file_mode_ok(unsigned mode)
+{
+    /* A PIN is as secret as a key: no reader outside owner and group, no writer but the owner. */
+    return (mode & 0026) == 0 ? 0 : -1;
+}
+
+int
 pin_from_file(const char *path, const char *what, struct pin **out)
 {
     uint8_t *buf;
@@ -69,9 +76,15 @@ pin_from_file(const char *path, const char *what, struct pin **out)
             len == 0 ? "empty" : "more than one line");
         return -1;
     }
-    if ((st.st_mode & 077) != 0)
-        warnmsg("%s %s is readable by group or others (mode %03o); use 0600",
-            what, path, (unsigned)(st.st_mode & 0777));
+    if (pin_file_mode_ok(st.st_mode) == -1) {
+        wipe(buf, len);
+        free(buf);
+        err_input("E_PIN_FILE_MODE", "%s %s has mode %04o: %s; "
+            "chmod 0600 (or 0640 for a service group)", what, path,
+            (unsigned)(st.st_mode & 07777),
+            (st.st_mode & 0004) ? "others can read it" : "group or others can write it");
+        return -1;
+    }
     return pin_new((char *)buf, len, what, out);
 }
 

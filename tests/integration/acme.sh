@@ -155,6 +155,38 @@ ini_set "$T/eab.ini" ca eab-hmac-file -
 run enroll --profile "$T/eab.ini"
 expect_rc 2 "eab-kid without eab-hmac-file"
 
+# -- no secret anywhere (issue 11): a full run with a known PIN and EAB key -----
+# Everything the run leaves behind is searched for the PIN and for the EAB
+# key in each form it may take (base64url as given, standard base64, hex):
+# stdout, stderr (with -v), the output and state folders, and the deploy
+# hook's whole environment.
+SECRET_PIN=58203917
+new_token vault "$SECRET_PIN"
+rm -f "$T/state/acme-account.url"
+acme_profile "$T/secret.ini" vault-cert ec:p256 http-01
+mkdir -p "$T/so" "$T/sstate"
+printf '%s\n' "$SECRET_PIN" >"$T/secret.pin"; chmod 600 "$T/secret.pin"
+ini_set "$T/secret.ini" token uri "pkcs11:token=vault"
+ini_set "$T/secret.ini" token pin-file "$T/secret.pin"
+ini_set "$T/secret.ini" ca account-key "pkcs11:token=vault;object=acme-vault"
+ini_set "$T/secret.ini" ca eab-kid kid-1
+ini_set "$T/secret.ini" ca eab-hmac-file "$T/eab.key"
+ini_set "$T/secret.ini" output cert "$T/so/cert.pem"
+ini_set "$T/secret.ini" output chain "$T/so/chain.pem"
+ini_set "$T/secret.ini" output fullchain "$T/so/fullchain.pem"
+ini_set "$T/secret.ini" output state-dir "$T/sstate"
+ini_set "$T/secret.ini" hooks deploy "env > $T/hook.env"
+(unset P11ENROLL_PIN; "$P11ENROLL" -v enroll --profile "$T/secret.ini" >"$T/out" 2>"$T/err" </dev/null)
+RC=$?; OUT=$(cat "$T/out"); ERR=$(cat "$T/err")
+expect_rc 0 "a full run with a PIN file and EAB"
+check "the deploy hook ran and its environment was saved" test -s "$T/hook.env"
+HMAC_STD=$(printf '%s' "$HMAC" | tr -- '-_' '+/'); HMAC_STD=$HMAC_STD$(printf '%*s' $(( (4 - ${#HMAC_STD} % 4) % 4 )) '' | tr ' ' '=')
+HMAC_HEX=$(printf '%s' "$HMAC_STD" | base64 -d | od -An -tx1 -v | tr -d ' \n')
+for s in "$SECRET_PIN" "$HMAC" "${HMAC_STD%%=*}" "$HMAC_HEX" "${HMAC_HEX^^}"; do
+  check "secret ${s:0:6}... is in no output, file or hook environment" bash -c \
+    '! grep -rqaF -- "$1" "$2/out" "$2/err" "$2/so" "$2/sstate" "$2/hook.env"' _ "$s" "$T"
+done
+
 # -- Pebble rejecting half of all nonces ---------------------------------------------
 start_ca nonce --nonce-reject 50
 rm -f "$T/state/acme-account.url"

@@ -146,9 +146,26 @@ mkfifo "$T/fifo"
 runsh timeout 10 "$P11ENROLL" keys --token "$TOKEN" --pin-file "$T/fifo"
 expect_rc 2 "a FIFO as PIN file is refused, not waited on"
 expect_err "not a regular file" "FIFO message"
-chmod 644 "$T/pin"
-run keys --token "$TOKEN" --pin-file "$T/pin"
-expect_err "readable by group or others" "loose PIN file mode warns"
+# A PIN file others can read, or group or others can write, is refused before
+# any login (issue 11, finding 2); owner-only and group-readable files are used.
+for m in 644 664 606 620 602; do
+  chmod "$m" "$T/pin"
+  run keys --token "$TOKEN" --pin-file "$T/pin"
+  expect_rc 2 "PIN file mode 0$m is refused"
+  expect_err "PIN file $T/pin has mode 0$m" "mode 0$m: the file and its mode are named"
+  expect_err "chmod 0600 (or 0640 for a service group)" "mode 0$m: the message says which mode to set"
+  expect_no_err "1234" "mode 0$m: the PIN is not printed"
+done
+for m in 600 400 640 440; do
+  chmod "$m" "$T/pin"
+  run keys --token "$TOKEN" --pin-file "$T/pin"
+  expect_rc 0 "PIN file mode 0$m is used"
+  expect_no_err "mode" "mode 0$m: no warning"
+done
+chmod 644 "$T/pin-nl"
+run keys --token "pkcs11:token=edge?pin-source=file:$T/pin-nl"
+expect_rc 2 "a loose URI pin-source file is refused too"
+chmod 600 "$T/pin" "$T/pin-nl"
 
 # SoftHSM has no PIN retry counter, so the locked / final-try refusals are
 # covered by the unit test of token_login_precheck().
@@ -170,6 +187,34 @@ expect_rc 0 "broken module beside a good one: still works"
 expect_err "p11e-broken-module.so skipped: C_Initialize: device error" "broken module noted under -v"
 runsh "${asuser[@]}" "$P11ENROLL" keys --token "$TOKEN"
 expect_no_err "broken" "broken module is quiet without -v"
+
+# -- no core dumps (issue 11) ---------------------------------------------------
+# Observed from outside on a running p11enroll that waits at the PIN prompt
+# (a pty from script(1), no other PIN source): its core limit is 0 (soft and
+# hard), and it is not dumpable, which the kernel shows by giving its /proc
+# entries to root although it runs as another user (nobody when the test runs
+# as root).
+runner=("${asuser[@]}")
+[ "$(id -u)" -eq 0 ] || runner=(env)
+"${runner[@]}" script -qfec "env -u P11ENROLL_PIN '$P11ENROLL' keys --token '$TOKEN' --module '$SOFTHSM_MODULE'" /dev/null \
+  </dev/null >/dev/null 2>&1 &
+spid=$!
+pid=
+for _ in $(seq 1 100); do
+  pid=$(pgrep -f -n "^$P11ENROLL keys --token $TOKEN --module" || true)
+  [ -n "$pid" ] && break
+  sleep 0.1
+done
+sleep 0.5
+check "a waiting p11enroll was found" test -n "$pid"
+check "its core file limit is 0, soft and hard" \
+  grep -qE '^Max core file size +0 +0 ' "/proc/${pid:-0}/limits"
+uid=$(awk '/^Uid:/{print $2}' "/proc/${pid:-0}/status" 2>/dev/null)
+check "it runs as a user other than root (uid ${uid:-?})" test "${uid:-0}" -ne 0
+check "it is not dumpable: /proc/$pid is root's, not uid ${uid:-?}'s" \
+  test "$(stat -c %u "/proc/${pid:-0}/status" 2>/dev/null)" = 0
+[ -n "$pid" ] && kill "$pid" 2>/dev/null
+wait "$spid" 2>/dev/null
 
 # -- lookup cost does not grow with the number of objects ---------------------
 SPY=$(for m in /usr/lib/*/pkcs11-spy.so /usr/lib/*/pkcs11/pkcs11-spy.so; do [ -f "$m" ] && echo "$m" && break; done)
