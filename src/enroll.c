@@ -88,7 +88,7 @@ enroll_key(struct enroll *e, enum enroll_key_mode mode)
         return -1;
     }
     if (token_key_type(e->key) != type) {
-        err_runtime("E_KEY_TYPE", "key %s on token %s is %s, but the profile asks for %s",
+        err_runtime("E_KEY_MISMATCH", "key %s on token %s is %s, but the profile asks for %s",
             label, token_label(e->tok), token_key_type_name(e->key), e->plan->key);
         return -1;
     }

@@ -139,7 +139,7 @@ load_public(struct token *tok, struct token_key *key, CK_KEY_TYPE kt)
         }
     } else {
         snprintf(key->type_name, sizeof(key->type_name), "keytype-0x%lx", kt);
-        err_runtime("E_KEY_TYPE", "key %s: key type 0x%lx is not supported", key->label, kt);
+        err_runtime("E_KEY", "key %s: key type 0x%lx is not supported", key->label, kt);
         goto out;
     }
     rc = 0;
