@@ -72,7 +72,7 @@ scan_cb(struct token *tok, struct token_key *key, void *arg)
         (strncmp(l + n, ".pending.", 9) != 0 && strncmp(l + n, ".retired.", 9) != 0))
         return 0;
     if ((hex = hex_encode(id, idlen)) == NULL)
-        return -1;
+        return err_nomem();
     if (!recorded(s->st, hex))
         json_array_append_new(s->unmanaged, json_pack("{s:s, s:s}", "label", l, "id", hex));
     free(hex);

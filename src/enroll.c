@@ -127,7 +127,7 @@ output_pems(X509 *leaf, STACK_OF(X509) *chain, char **pem, size_t *len)
             cert_pem_append(sk_X509_value(chain, i), &pem[2], &len[2]) == -1)
             return -1;
     if (pem[1] == NULL && (pem[1] = strdup("")) == NULL)
-        return -1;
+        return err_nomem();
     return 0;
 }
 
