@@ -11,6 +11,7 @@
 #include "renew_flow.h"
 #include "rotate.h"
 #include "state.h"
+#include "text.h"
 #include "util.h"
 
 static const char usage[] =
@@ -201,7 +202,9 @@ pending_waiting(const struct state *st, json_t *pend)
     json_object_set_new(pend, "waiting", json_boolean(w));
     if (w) {
         json_object_set_new(pend, "waiting_since", jtime(t->waiting_since));
-        json_object_set_new(pend, "csr", cmdopt_jstr(t->csr_path));
+        char *csr = sanitize(t->csr_path, 4096); /* read back from the state file */
+        json_object_set_new(pend, "csr", json_string(csr ? csr : "?"));
+        free(csr);
     }
 }
 
