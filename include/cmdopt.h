@@ -132,4 +132,12 @@ void cmdopt_print_installed(const struct enroll_result *res, const char *key_cap
 /* One-line RFC 2253 subject of a certificate; caller frees. */
 char *cmdopt_subject(X509 *cert);
 
+/*
+ * The certificates of --cert F (leaf first, maybe its chain) and --chain F
+ * (intermediates; may be NULL), which must link.  0 and *leaf, *chain (may
+ * be NULL; the caller frees both), or -1 after reporting (nothing to free).
+ */
+int cmdopt_read_certs(const char *certfile, const char *chainfile, X509 **leaf,
+    STACK_OF(X509) **chain);
+
 #endif

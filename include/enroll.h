@@ -102,6 +102,23 @@ int enroll_write_outputs(struct enroll *e, X509 *leaf, STACK_OF(X509) *chain);
 /* Run [hooks] deploy once (sh -c) with P11ENROLL_* variables; 0 or -1. */
 int enroll_deploy_hook(struct enroll *e);
 
+/*
+ * Run [hooks] csr-ready once (sh -c) with P11ENROLL_CSR=csr_path, the
+ * profile and the key's URI (e->key), never the PIN.  No hook: 0.  0, or -1
+ * after reporting (E_HOOK).
+ */
+int enroll_csr_ready_hook(struct enroll *e, const char *csr_path);
+
+/*
+ * Where [ca] type = manual writes the CSR: [csr] out, else
+ * <state-dir>/<label>.csr.  A new string (caller frees), or NULL after
+ * reporting (E_MISSING when neither is set).
+ */
+char *enroll_csr_path(const struct enroll *e);
+
+/* Build the CSR for e->key, sign it on the token and write it (PEM, 0644) to path.  0 or -1. */
+int enroll_write_csr(struct enroll *e, const char *path);
+
 void enroll_free(struct enroll *e);
 
 #endif

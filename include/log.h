@@ -14,6 +14,7 @@ enum {
     EXIT_RUNTIME = 1,   /* runtime failure: token, PIN, CA, network, files */
     EXIT_INPUT = 2,     /* usage or input error; nothing changed */
     EXIT_NOT_DUE = 3,   /* renew: not due, nothing changed */
+    EXIT_WAITING = 4,   /* renew, [ca] type = manual: waiting for the CA's certificate */
 };
 
 /* Name of the running command ("keygen"), used as the message prefix. */

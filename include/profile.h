@@ -61,6 +61,7 @@ struct profile {
     } renewal;
     struct {                    /* [hooks] */
         char *deploy;
+        char *csr_ready;        /* renew with [ca] type = manual: the CSR is written */
     } hooks;
 
     bool has_edge, has_names;   /* the section header was present */

@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "csr.h"
 #include "enroll.h"
+#include "renew_flow.h"
 #include "util.h"
 
 static const char usage[] =
@@ -21,6 +22,11 @@ static const char usage[] =
     "With --profile the certificate's names must equal the plan's, and the\n"
     "[output] cert, chain and fullchain files are written atomically; --token\n"
     "then defaults to the profile's [token] uri.\n"
+    "With a [ca] type = manual profile whose renewal waits for the CA ('renew'\n"
+    "exited 4), the certificate must be for the renewal's pending key and the\n"
+    "plan, and importing it completes the renewal as 'renew --cert F' does:\n"
+    "switch, [output] files, [hooks] deploy, old pair retired; output and exit\n"
+    "codes are renew's.\n"
     "\n"
     "  --token URI            PKCS#11 URI of the token\n"
     "  --cert F               the certificate, PEM or DER\n"
@@ -50,9 +56,9 @@ cmd_import(int argc, char **argv)
     bool json = false;
     struct enroll e = { 0 };
     struct enroll_result res = { 0 };
-    X509 *leaf = NULL, *extra = NULL;
-    STACK_OF(X509) *chain = NULL, *more = NULL;
-    int c, rc = EXIT_DONE;
+    X509 *leaf = NULL;
+    STACK_OF(X509) *chain = NULL;
+    int c, r, rc = EXIT_DONE;
 
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
@@ -84,20 +90,16 @@ run:
     /* Everything that can be checked without the token first. */
     if (profile != NULL && enroll_plan(profile, &e) == -1)
         goto fail;
-    if (cert_read(certfile, "--cert", &leaf, &chain) == -1)
+    if (cmdopt_read_certs(certfile, chainfile, &leaf, &chain) == -1)
         goto fail;
-    if (chainfile != NULL) {
-        if (cert_read(chainfile, "--chain", &extra, &more) == -1)
+    /* [ca] type = manual with a renewal waiting for the CA: this certificate completes it. */
+    if (profile != NULL && (r = renew_in_progress(&e)) != 0) {
+        if (r == -1)
             goto fail;
-        if (chain == NULL && (chain = sk_X509_new_null()) == NULL)
-            goto fail;
-        sk_X509_push(chain, extra);
-        extra = NULL; /* transferred */
-        while (sk_X509_num(more) > 0)
-            sk_X509_push(chain, sk_X509_shift(more));
+        enroll_free(&e);
+        rc = renew_complete_cmd(profile, &to, leaf, chain, json);
+        goto done;
     }
-    if (chain != NULL && cert_check_chain(leaf, chain) == -1)
-        goto fail;
     if (profile != NULL) {
         if (enroll_open(&e, &to) == -1)
             goto fail;
@@ -113,9 +115,7 @@ fail:
     rc = cmdopt_fail(json);
 done:
     X509_free(leaf);
-    X509_free(extra);
     sk_X509_pop_free(chain, X509_free);
-    sk_X509_pop_free(more, X509_free);
     enroll_result_clear(&res);
     enroll_free(&e);
     return rc;

@@ -13,6 +13,7 @@
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 
+#include "csr.h"
 #include "enroll.h"
 #include "util.h"
 
@@ -197,4 +198,43 @@ cmdopt_print_installed(const struct enroll_result *res, const char *key_caption,
     json_decref(extra);
     free(subject);
     OPENSSL_free(serial);
+}
+
+int
+cmdopt_read_certs(const char *certfile, const char *chainfile, X509 **leaf,
+    STACK_OF(X509) **chain)
+{
+    X509 *extra = NULL;
+    STACK_OF(X509) *more = NULL;
+    int rc = -1;
+
+    *leaf = NULL;
+    *chain = NULL;
+    if (cert_read(certfile, "--cert", leaf, chain) == -1)
+        goto out;
+    if (chainfile != NULL) {
+        if (cert_read(chainfile, "--chain", &extra, &more) == -1)
+            goto out;
+        if (*chain == NULL && (*chain = sk_X509_new_null()) == NULL) {
+            err_runtime("E_NOMEM", "out of memory");
+            goto out;
+        }
+        sk_X509_push(*chain, extra);
+        extra = NULL; /* transferred */
+        while (sk_X509_num(more) > 0)
+            sk_X509_push(*chain, sk_X509_shift(more));
+    }
+    if (*chain != NULL && cert_check_chain(*leaf, *chain) == -1)
+        goto out;
+    rc = 0;
+out:
+    X509_free(extra);
+    sk_X509_pop_free(more, X509_free);
+    if (rc == -1) {
+        X509_free(*leaf);
+        sk_X509_pop_free(*chain, X509_free);
+        *leaf = NULL;
+        *chain = NULL;
+    }
+    return rc;
 }

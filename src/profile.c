@@ -121,6 +121,7 @@ static const struct field {
     { "renewal", "retire-after", F(renewal.retire_after), CK_DURATION },
     { "renewal", "jitter", F(renewal.jitter), CK_DURATION },
     { "hooks", "deploy", F(hooks.deploy), CK_NONE },
+    { "hooks", "csr-ready", F(hooks.csr_ready), CK_NONE },
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 

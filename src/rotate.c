@@ -39,6 +39,7 @@
 
 #include "acme_enroll.h"
 #include "csr.h"
+#include "rotate_manual.h"
 #include "fault.h"
 #include "util.h"
 
@@ -377,7 +378,10 @@ run_order(struct rotate *r, bool rotate)
         err_runtime("E_NOMEM", "out of memory");
         return -1;
     }
-    rc = acme_enroll_run(r->e, staged, &res);
+    if (rotate_is_manual(r->e->prof))
+        rc = rotate_manual_order(r, staged);
+    else
+        rc = acme_enroll_run(r->e, staged, &res);
     enroll_result_clear(&res);
     free(staged);
     return rc;
@@ -454,6 +458,8 @@ step_order(struct rotate *r)
                     t->pending_label);
             goto out;
         }
+        if (r->waiting)
+            goto out; /* rc 0: the CSR is out, the journal stays at this step */
         rc = -1;
     }
     fault_point("installed");
@@ -722,6 +728,8 @@ rotate_resume(struct rotate *r)
         }
         if (rc == -1)
             return -1;
+        if (r->waiting)
+            return 0;
     }
 }
 
@@ -850,6 +858,7 @@ rotate_abandon(struct rotate *r)
         if (found == 0 && token_relabel_key(r->e->tok, old, r->label) != 0)
             goto out;
     }
+    rotate_manual_forget(r);
     if (forget_txn(r) == -1)
         goto out;
     progress("the renewal is abandoned; %s stays current", r->label);

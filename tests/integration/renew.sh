@@ -131,10 +131,12 @@ snapshot() { ptool --list-objects | grep -E 'label|ID' | sort; }
 run renew
 expect_rc 2 "renew without --profile"
 expect_err "--profile is required" "renew without --profile says why"
-cp "$P" "$T/manual.ini"; ini_set "$T/manual.ini" ca type manual
+# [ca] type = manual renews since issue 14 (renew_manual.sh); without a state dir it is
+# still a profile error that changes nothing.
+cp "$P" "$T/manual.ini"; ini_set "$T/manual.ini" ca type manual; ini_set "$T/manual.ini" output state-dir -
 run renew --profile "$T/manual.ini"
-expect_rc 2 "renew with [ca] type = manual"
-expect_err "renew needs [ca] type = acme" "manual CA: says why"
+expect_rc 2 "renew with [ca] type = manual and no state dir"
+expect_err "renew needs [output] state-dir" "manual CA: says why"
 run renew --profile "$P" --bogus
 expect_rc 2 "renew with an unknown option"
 
