@@ -45,12 +45,6 @@ enum cmdopt_id {
     "PIN sources, first found wins: the URI's pin-source=, the URI's pin-value=,\n" \
     "--pin-file, $P11ENROLL_PIN, a prompt on a terminal, the token's PIN pad.\n"
 
-/*
- * Handle a CMDOPT_TOKEN_ROWS option (and CMDOPT_TOKEN, --token); true when
- * `c` was one of them.  cmdopt_parse() calls it; the commands that still
- * run their own getopt_long loop call it first thing in the loop.
- */
-bool cmdopt_token(int c, const char *arg, struct token_opts *o);
 
 /* How cmdopt_parse() words a usage error. */
 enum cmdopt_style {

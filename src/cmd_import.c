@@ -38,47 +38,53 @@ static const char usage[] =
     "Exit codes: 0 done, 1 no matching key, names differ, token or file failure,\n"
     "2 usage error, unreadable or malformed certificate, chain that does not link.\n";
 
+/* import's own options: the certificate and chain files. */
+struct import_args {
+    const char *certfile, *chainfile;
+};
+enum { OPT_CERT = CMDOPT_OWN, OPT_CHAIN };
+
+static int
+import_opt(int id, const char *arg, void *ctx)
+{
+    struct import_args *a = ctx;
+    if (id == OPT_CERT)
+        a->certfile = arg;
+    else if (id == OPT_CHAIN)
+        a->chainfile = arg;
+    return 0;
+}
+
 int
 cmd_import(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "token", required_argument, NULL, 't' },
-        { "cert", required_argument, NULL, 'c' },
-        { "chain", required_argument, NULL, 'C' },
-        { "profile", required_argument, NULL, 'p' },
-        { "json", no_argument, NULL, 'j' },
-        { "help", no_argument, NULL, 'h' },
+        { "token", required_argument, NULL, CMDOPT_TOKEN },
+        { "cert", required_argument, NULL, OPT_CERT },
+        { "chain", required_argument, NULL, OPT_CHAIN },
+        { "profile", required_argument, NULL, CMDOPT_PROFILE },
+        { "json", no_argument, NULL, CMDOPT_JSON },
+        { "help", no_argument, NULL, CMDOPT_HELP },
         CMDOPT_TOKEN_ROWS,
         { NULL, 0, NULL, 0 },
     };
     struct token_opts to = { .login = true };
-    const char *certfile = NULL, *chainfile = NULL, *profile = NULL;
+    struct import_args a = { 0 };
+    const char *profile = NULL;
     bool json = false;
     struct enroll e = { 0 };
     struct enroll_result res = { 0 };
     X509 *leaf = NULL;
     STACK_OF(X509) *chain = NULL;
-    int c, r, rc = EXIT_DONE;
+    const struct cmdopt_spec spec = { .longopts = opts, .usage = usage, .token = &to,
+        .json = &json, .profile = &profile, .on_opt = import_opt, .ctx = &a };
+    int r, rc;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-        if (cmdopt_token(c, optarg, &to))
-            continue;
-        switch (c) {
-        case 't': to.uri = optarg; break;
-        case 'c': certfile = optarg; break;
-        case 'C': chainfile = optarg; break;
-        case 'p': profile = optarg; break;
-        case 'j': json = true; break;
-        case 'h': fputs(usage, stdout); return EXIT_DONE;
-        default:
-            cmdopt_usage_error("unknown or incomplete option %s", argv[optind - 1]);
-            return cmdopt_fail(json);
-        }
-    }
-    if (optind < argc)
-        cmdopt_usage_error("unexpected argument %s", argv[optind]);
-    else if (certfile == NULL)
+    if ((rc = cmdopt_parse(argc, argv, &spec)) != CMDOPT_RUN)
+        return rc;
+    rc = EXIT_DONE;
+    const char *certfile = a.certfile, *chainfile = a.chainfile;
+    if (certfile == NULL)
         cmdopt_usage_error("--cert is required");
     else if (to.uri == NULL && profile == NULL)
         cmdopt_usage_error("--token is required (or --profile with [token] uri)");

@@ -307,62 +307,77 @@ renew_with_cert(const char *profile, const struct token_opts *over, const char *
     return rc;
 }
 
+/* renew's own options. */
+struct renew_args {
+    const char *certfile, *chainfile;
+    bool force, dry_run, no_wait, abandon;
+};
+enum { OPT_FORCE = CMDOPT_OWN, OPT_DRY_RUN, OPT_NO_WAIT, OPT_ABANDON, OPT_CERT, OPT_CHAIN };
+
+static int
+renew_opt(int id, const char *arg, void *ctx)
+{
+    struct renew_args *a = ctx;
+    switch (id) {
+    case OPT_FORCE: a->force = true; break;
+    case OPT_DRY_RUN: a->dry_run = true; break;
+    case OPT_NO_WAIT: a->no_wait = true; break;
+    case OPT_ABANDON: a->abandon = true; break;
+    case OPT_CERT: a->certfile = arg; break;
+    case OPT_CHAIN: a->chainfile = arg; break;
+    }
+    return 0;
+}
+
+/* The combinations renew refuses; 0, or -1 after a usage error. */
+static int
+renew_args_check(const char *profile, const struct renew_args *a)
+{
+    if (profile == NULL)
+        cmdopt_usage_error("--profile is required");
+    else if (a->abandon && (a->force || a->dry_run))
+        cmdopt_usage_error("--abandon goes with neither --force nor --dry-run");
+    else if (a->chainfile && !a->certfile)
+        cmdopt_usage_error("--chain goes with --cert");
+    else if (a->certfile && (a->abandon || a->force || a->dry_run))
+        cmdopt_usage_error("--cert goes with none of --abandon, --force, --dry-run");
+    else
+        return 0;
+    return -1;
+}
+
 int
 cmd_renew(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "profile", required_argument, NULL, 'p' },
-        { "force", no_argument, NULL, 'f' },
-        { "dry-run", no_argument, NULL, 'n' },
-        { "no-wait", no_argument, NULL, 'W' },
-        { "abandon", no_argument, NULL, 'A' },
-        { "cert", required_argument, NULL, 'c' },
-        { "chain", required_argument, NULL, 'C' },
-        { "json", no_argument, NULL, 'j' },
-        { "help", no_argument, NULL, 'h' },
+        { "profile", required_argument, NULL, CMDOPT_PROFILE },
+        { "force", no_argument, NULL, OPT_FORCE },
+        { "dry-run", no_argument, NULL, OPT_DRY_RUN },
+        { "no-wait", no_argument, NULL, OPT_NO_WAIT },
+        { "abandon", no_argument, NULL, OPT_ABANDON },
+        { "cert", required_argument, NULL, OPT_CERT },
+        { "chain", required_argument, NULL, OPT_CHAIN },
+        { "json", no_argument, NULL, CMDOPT_JSON },
+        { "help", no_argument, NULL, CMDOPT_HELP },
         CMDOPT_TOKEN_ROWS,
         { NULL, 0, NULL, 0 },
     };
     struct token_opts over = { 0 };
-    const char *profile = NULL, *certfile = NULL, *chainfile = NULL;
-    bool json = false, force = false, dry_run = false, no_wait = false, abandon = false;
+    struct renew_args a = { 0 };
+    const char *profile = NULL;
+    bool json = false;
     struct renew_ctx ctx = { .lockfd = -1 };
     json_t *out = NULL;
-    int c, rc;
+    const struct cmdopt_spec spec = { .longopts = opts, .usage = usage, .token = &over,
+        .json = &json, .profile = &profile, .on_opt = renew_opt, .ctx = &a };
+    int rc;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-        if (cmdopt_token(c, optarg, &over))
-            continue;
-        switch (c) {
-        case 'p': profile = optarg; break;
-        case 'f': force = true; break;
-        case 'n': dry_run = true; break;
-        case 'W': no_wait = true; break;
-        case 'A': abandon = true; break;
-        case 'c': certfile = optarg; break;
-        case 'C': chainfile = optarg; break;
-        case 'j': json = true; break;
-        case 'h': fputs(usage, stdout); return EXIT_DONE;
-        default:
-            cmdopt_usage_error("unknown or incomplete option %s", argv[optind - 1]);
-            return cmdopt_fail(json);
-        }
-    }
-    if (optind < argc || profile == NULL || (abandon && (force || dry_run)) ||
-        (certfile && (abandon || force || dry_run)) || (chainfile && !certfile)) {
-        if (optind < argc)
-            cmdopt_usage_error("unexpected argument %s", argv[optind]);
-        else if (profile == NULL)
-            cmdopt_usage_error("--profile is required");
-        else if (abandon && (force || dry_run))
-            cmdopt_usage_error("--abandon goes with neither --force nor --dry-run");
-        else if (chainfile && !certfile)
-            cmdopt_usage_error("--chain goes with --cert");
-        else
-            cmdopt_usage_error("--cert goes with none of --abandon, --force, --dry-run");
+    if ((rc = cmdopt_parse(argc, argv, &spec)) != CMDOPT_RUN)
+        return rc;
+    if (renew_args_check(profile, &a) == -1)
         return cmdopt_fail(json);
-    }
+    const char *certfile = a.certfile, *chainfile = a.chainfile;
+    bool force = a.force, dry_run = a.dry_run, no_wait = a.no_wait, abandon = a.abandon;
     if (certfile != NULL)
         return renew_with_cert(profile, &over, certfile, chainfile, json);
 

@@ -17,7 +17,8 @@
 #include "enroll.h"
 #include "util.h"
 
-bool
+/* A CMDOPT_TOKEN_ROWS option or --token into *o; true when `c` was one. */
+static bool
 cmdopt_token(int c, const char *arg, struct token_opts *o)
 {
     switch (c) {
