@@ -1,4 +1,4 @@
-/* tokenfam.c - load the tokens/ profiles and match a token to its family. */
+/* tokenfam.c - load the tokens/ profiles and match a module and token to its family. */
 #include "tokenfam.h"
 
 #include <dirent.h>
@@ -40,6 +40,12 @@ on_entry(void *arg, const char *section, const char *key, const char *value)
         slot = &f->manufacturer;
     else if (strcmp(key, "model") == 0)
         slot = &f->model;
+    else if (strcmp(key, "library-manufacturer") == 0)
+        slot = &f->library_manufacturer;
+    else if (strcmp(key, "library-description") == 0)
+        slot = &f->library_description;
+    else if (strcmp(key, "module") == 0)
+        slot = &f->module;
     else if (strcmp(key, "keytypes") == 0)
         slot = &f->keytypes;
     else if (strcmp(key, "notes") == 0)
@@ -48,6 +54,12 @@ on_entry(void *arg, const char *section, const char *key, const char *value)
         f->label_immutable = yes(value);
     else if (strcmp(key, "no-public-key-object") == 0)
         f->no_public_key_object = yes(value);
+    else if (strcmp(key, "no-cka-local") == 0)
+        f->no_cka_local = yes(value);
+    else if (strcmp(key, "objects-left-loaded") == 0)
+        f->objects_left_loaded = yes(value);
+    else if (strcmp(key, "serial-shared") == 0)
+        f->serial_shared = yes(value);
     if (slot != NULL && *slot != NULL && strcmp(key, "notes") == 0) {
         /* Continuation lines of a long note arrive as the same key again. */
         char *joined;
@@ -62,37 +74,62 @@ on_entry(void *arg, const char *section, const char *key, const char *value)
     return 1;
 }
 
+/* How many match keys a family sets; 0: it matches nothing (malformed). */
+static int
+specificity(const struct token_family *f)
+{
+    return (f->library_manufacturer != NULL) + (f->library_description != NULL) +
+        (f->module != NULL) + (f->manufacturer != NULL) + (f->model != NULL);
+}
+
+static int
+by_name(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+/* Load every *.conf of `dir`, sorted by file name (ties in matching go to the first). */
 static bool
 load_dir(const char *dir)
 {
-    DIR *d;
-    struct dirent *e;
+    struct dirent **names = NULL;
+    int n;
 
-    if (dir == NULL || *dir == '\0' || (d = opendir(dir)) == NULL)
+    if (dir == NULL || *dir == '\0' || (n = scandir(dir, &names, NULL, by_name)) < 0)
         return false;
-    while ((e = readdir(d)) != NULL && nfamilies < MAX_FAMILIES) {
-        size_t n = strlen(e->d_name);
+    for (int i = 0; i < n; i++) {
+        const char *name = names[i]->d_name;
+        size_t len = strlen(name);
         char path[4096];
         struct token_family *f = &families[nfamilies];
 
-        if (n < 6 || strcmp(e->d_name + n - 5, ".conf") != 0)
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        memset(f, 0, sizeof(*f));
-        if (ini_parse(path, on_entry, f) != 0 || f->manufacturer == NULL) {
-            verbose("token profile %s is malformed; ignored", path);
-            continue;
+        if (nfamilies < MAX_FAMILIES && len >= 6 && strcmp(name + len - 5, ".conf") == 0) {
+            snprintf(path, sizeof(path), "%s/%s", dir, name);
+            memset(f, 0, sizeof(*f));
+            if (ini_parse(path, on_entry, f) != 0 || specificity(f) == 0)
+                verbose("token profile %s is malformed; ignored", path);
+            else if ((f->id = strndup(name, len - 5)) != NULL)
+                nfamilies++;
         }
-        f->id = strndup(e->d_name, n - 5);
-        nfamilies++;
+        free(names[i]);
     }
-    closedir(d);
+    free(names);
     return nfamilies > 0;
 }
 
-const struct token_family *
-tokenfam_match(const char *manufacturer, const char *model)
+/* A family's glob against a field: unset matches anything, NULL field nothing. */
+static bool
+glob_ok(const char *pattern, const char *value)
 {
+    return pattern == NULL || (value != NULL && fnmatch(pattern, value, 0) == 0);
+}
+
+const struct token_family *
+tokenfam_find(const struct tokenfam_ident *id)
+{
+    const struct token_family *best = NULL;
+    int bestscore = 0;
+
     if (!loaded) {
         loaded = true;
         const char *dir = getenv("P11ENROLL_TOKENS_DIR");
@@ -101,11 +138,21 @@ tokenfam_match(const char *manufacturer, const char *model)
          * the installed directory; there is no build-time fallback. */
         load_dir(dir != NULL && *dir != '\0' ? dir : P11E_TOKENS_DIR);
     }
+    /* Every key a family sets must match; the most specific family wins,
+     * ties go to the first file name (the list is sorted). */
     for (size_t i = 0; i < nfamilies; i++) {
         const struct token_family *f = &families[i];
-        if (fnmatch(f->manufacturer, manufacturer, 0) == 0 &&
-            (f->model == NULL || fnmatch(f->model, model, 0) == 0))
-            return f;
+        const char *base = id->module ? strrchr(id->module, '/') : NULL;
+        int score = specificity(f);
+
+        base = base != NULL ? base + 1 : id->module;
+        if (glob_ok(f->library_manufacturer, id->library_manufacturer) &&
+            glob_ok(f->library_description, id->library_description) &&
+            glob_ok(f->module, base) && glob_ok(f->manufacturer, id->manufacturer) &&
+            glob_ok(f->model, id->model) && score > bestscore) {
+            best = f;
+            bestscore = score;
+        }
     }
-    return NULL;
+    return best;
 }

@@ -110,6 +110,19 @@ tok_module_name(CK_FUNCTION_LIST *mod)
 }
 
 /*
+ * Before loading every registered module: keep the chatter of modules for
+ * absent hardware off the user's terminal.  libtpm2-pkcs11 (through
+ * libtss2 and its own log) prints a dozen ERROR lines at C_Initialize when
+ * there is no TPM; a value the user set is kept.
+ */
+static void
+quiet_modules(void)
+{
+    setenv("TSS2_LOG", "all+NONE", 0);
+    setenv("TPM2_PKCS11_LOG_LEVEL", "0", 0);
+}
+
+/*
  * Load and initialise one module by path, or every module registered with
  * p11-kit.  A registered module that fails to start is skipped with a note
  * under -v: this machine may carry modules for absent hardware.
@@ -144,6 +157,7 @@ tok_modules_load(const char *path, CK_FUNCTION_LIST ***out)
         *out = mods;
         return 0;
     }
+    quiet_modules();
     loaded = p11_kit_modules_load(NULL, 0);
     if (loaded == NULL) {
         err_runtime("E_MODULE", "cannot load the PKCS#11 modules registered with p11-kit: %s",
@@ -197,6 +211,7 @@ tok_format_uri(const CK_TOKEN_INFO *info)
     if (uri == NULL)
         return NULL;
     memcpy(p11_kit_uri_get_token_info(uri), info, sizeof(*info));
+    tok_clean_info(p11_kit_uri_get_token_info(uri));  /* no %00 in the URI */
     if (p11_kit_uri_format(uri, P11_KIT_URI_FOR_TOKEN, &s) != P11_KIT_URI_OK)
         s = NULL;
     p11_kit_uri_free(uri);
@@ -310,14 +325,14 @@ collect_tokens(CK_FUNCTION_LIST **mods, P11KitUri *uri, struct candidate *all,
     *nall = *nmatch = 0;
     for (size_t m = 0; mods[m] != NULL; m++) {
         CK_INFO minfo;
-        CK_SLOT_ID slots[64];
-        CK_ULONG nslots = 64;
+        CK_SLOT_ID *slots;
+        CK_ULONG nslots;
         bool module_ok;
 
         if (mods[m]->C_GetInfo(&minfo) != CKR_OK)
             continue;
         module_ok = uri == NULL || p11_kit_uri_match_module_info(uri, &minfo);
-        if (mods[m]->C_GetSlotList(CK_TRUE, slots, &nslots) != CKR_OK)
+        if (tok_slot_list(mods[m], &slots, &nslots) == -1)
             continue;
         for (CK_ULONG s = 0; s < nslots; s++) {
             CK_TOKEN_INFO tinfo;
@@ -325,12 +340,14 @@ collect_tokens(CK_FUNCTION_LIST **mods, P11KitUri *uri, struct candidate *all,
             if (mods[m]->C_GetTokenInfo(slots[s], &tinfo) != CKR_OK ||
                 mods[m]->C_GetSlotInfo(slots[s], &sinfo) != CKR_OK)
                 continue;
+            tok_clean_info(&tinfo);
             if (*nall < MAX_CANDIDATES)
                 all[(*nall)++] = (struct candidate){ mods[m], slots[s], tinfo };
             if (module_ok && uri != NULL && p11_kit_uri_match_token_info(uri, &tinfo) &&
                 p11_kit_uri_match_slot_info(uri, &sinfo) && *nmatch < MAX_CANDIDATES)
                 match[(*nmatch)++] = (struct candidate){ mods[m], slots[s], tinfo };
         }
+        free(slots);
     }
     return 0;
 }
@@ -393,12 +410,7 @@ token_open(const struct token_opts *opts, struct token **out)
     tok->info = match[0].info;
     tok_padded(tok->label, tok->info.label, sizeof(tok->info.label));
     tok_padded(tok->serial, tok->info.serialNumber, sizeof(tok->info.serialNumber));
-    {
-        char manu[33], model[17];
-        tok_padded(manu, tok->info.manufacturerID, sizeof(tok->info.manufacturerID));
-        tok_padded(model, tok->info.model, sizeof(tok->info.model));
-        tok->family = tokenfam_match(manu, model);
-    }
+    tok->family = tok_family(tok->fn, &tok->info);
     if ((tok->uri = tok_format_uri(&tok->info)) == NULL) {
         err_runtime("E_NOMEM", "out of memory");
         goto fail;
