@@ -9,9 +9,11 @@
  */
 #include "token_int.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <p11-kit/uri.h>
 
@@ -112,14 +114,40 @@ tok_module_name(CK_FUNCTION_LIST *mod)
 /*
  * Before loading every registered module: keep the chatter of modules for
  * absent hardware off the user's terminal.  libtpm2-pkcs11 (through
- * libtss2 and its own log) prints a dozen ERROR lines at C_Initialize when
- * there is no TPM; a value the user set is kept.
+ * libtss2 and its own log, which has no "off" level) prints a dozen ERROR
+ * lines at C_Initialize when there is no TPM: TSS2_LOG (unless the user set
+ * it) quiets libtss2, and without -v stderr goes to /dev/null while the
+ * modules start (they print then; p11enroll reports nothing in between).
+ * Returns the saved stderr for unquiet_modules(), or -1 (nothing to undo).
  */
-static void
+static int
 quiet_modules(void)
 {
+    int saved, null;
+
     setenv("TSS2_LOG", "all+NONE", 0);
-    setenv("TPM2_PKCS11_LOG_LEVEL", "0", 0);
+    if (util_verbosity() >= 1)
+        return -1;
+    fflush(stderr);
+    if ((null = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1)
+        return -1;
+    if ((saved = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3)) != -1 &&
+        dup2(null, STDERR_FILENO) == -1) {
+        close(saved);
+        saved = -1;
+    }
+    close(null);
+    return saved;
+}
+
+static void
+unquiet_modules(int saved)
+{
+    if (saved == -1)
+        return;
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
 }
 
 /*
@@ -157,9 +185,10 @@ tok_modules_load(const char *path, CK_FUNCTION_LIST ***out)
         *out = mods;
         return 0;
     }
-    quiet_modules();
+    int saved = quiet_modules();
     loaded = p11_kit_modules_load(NULL, 0);
     if (loaded == NULL) {
+        unquiet_modules(saved);
         err_runtime("E_MODULE", "cannot load the PKCS#11 modules registered with p11-kit: %s",
             p11_kit_message() ? p11_kit_message() : "unknown error");
         return -1;
@@ -167,6 +196,7 @@ tok_modules_load(const char *path, CK_FUNCTION_LIST ***out)
     for (n = 0; loaded[n] != NULL; n++)
         ;
     if ((mods = calloc(n + 1, sizeof(*mods))) == NULL) {
+        unquiet_modules(saved);
         p11_kit_modules_release(loaded);
         err_runtime("E_NOMEM", "out of memory");
         return -1;
@@ -175,6 +205,7 @@ tok_modules_load(const char *path, CK_FUNCTION_LIST ***out)
     for (size_t i = 0; loaded[i] != NULL; i++) {
         char *name = tok_module_name(loaded[i]);
         if ((rv = p11_kit_module_initialize(loaded[i])) != CKR_OK) {
+            /* stderr is quiet unless -v: then this line shows. */
             verbose("module %s skipped: C_Initialize: %s", name, token_rv_text(rv));
             p11_kit_module_release(loaded[i]);
         } else {
@@ -182,6 +213,7 @@ tok_modules_load(const char *path, CK_FUNCTION_LIST ***out)
         }
         free(name);
     }
+    unquiet_modules(saved);
     free(loaded);               /* the array only; modules moved to mods */
     *out = mods;
     return 0;
