@@ -48,6 +48,12 @@ const char *token_uri(const struct token *tok);
 const char *token_label(const struct token *tok);
 /* Does the token's family (tokens/ profiles) refuse C_SetAttributeValue(CKA_LABEL)? */
 bool token_labels_fixed(const struct token *tok);
+/*
+ * Does the token's family let C_WrapKey export private keys whatever their
+ * CKA_EXTRACTABLE says (NSS softokn 3.87)?  Its keys are then not
+ * protected by the token against a process that knows the PIN.
+ */
+bool token_wrap_ignores_extractable(const struct token *tok);
 
 /*
  * Does the RFC 7512 `uri` name this open token?  On success *object gets a

@@ -18,6 +18,7 @@ struct token_family {
     bool no_public_key_object; /* the public key is only in the certificate */
     bool no_cka_local;     /* generated keys never report CKA_LOCAL (NSS) */
     bool objects_left_loaded; /* a failed keygen leaves objects loaded (TPM) */
+    bool wrap_ignores_extractable; /* C_WrapKey exports a CKA_EXTRACTABLE=false key (NSS) */
     bool serial_shared;    /* every token reports the same serial: select by label */
     char *library_manufacturer; /* glob matched against CK_INFO.manufacturerID */
     char *library_description;  /* glob matched against CK_INFO.libraryDescription */

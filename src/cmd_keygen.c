@@ -128,6 +128,10 @@ print_key(const struct keygen_args *a, struct token *tok, struct token_key *key)
     if (token_key_flags(tok, key, &f) == -1)
         err_clear();
     usages = cmdopt_extra_usages(&f, extra, sizeof(extra));
+    if (token_wrap_ignores_extractable(tok))
+        warnmsg("token %s exports private keys through C_WrapKey although they are marked "
+            "not extractable (tokens/ profile: wrap-ignores-extractable): anyone with the "
+            "PIN can copy key %s", token_label(tok), a->label);
     if (a->json) {
         json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:b, s:b, s:b}, s:o}",
             "uri", token_key_uri(key), "token", token_uri(tok), "label", a->label,
@@ -136,6 +140,8 @@ print_key(const struct keygen_args *a, struct token *tok, struct token_key *key)
             "flags", "sensitive", 1, "extractable", 0, "local", 1, "extra_usages", usages);
         if (a->pubout != NULL)
             json_object_set_new(o, "pubout", json_string(a->pubout));
+        json_object_set_new(o, "wrap_ignores_extractable",
+            json_boolean(token_wrap_ignores_extractable(tok)));
         cmdopt_print_json(o);
     } else {
         printf("key          %s\n", token_key_uri(key));

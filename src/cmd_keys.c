@@ -55,6 +55,8 @@ one_key(struct token *tok, struct token_key *key, void *arg)
             "local", f.local);
         json_object_set_new(o, "local_unrecorded", json_boolean(f.local_unrecorded));
         json_object_set_new(o, "extra_usages", cmdopt_extra_usages(&f, NULL, 0));
+        json_object_set_new(o, "wrap_ignores_extractable",
+            json_boolean(token_wrap_ignores_extractable(tok)));
         json_object_set_new(o, "certificate", cert == NULL ? json_null()
             : json_pack("{s:o, s:s}", "subject", cmdopt_jstr(subject ? subject : ""),
                 "not_after", notafter));
@@ -69,6 +71,9 @@ one_key(struct token *tok, struct token_key *key, void *arg)
             f.local ? ", generated on the token"
                 : f.local_unrecorded ? ", origin not recorded by this token" : ", imported",
             extra[0] ? ", can also " : "", extra);
+        if (token_wrap_ignores_extractable(tok))
+            printf("  WARNING: this token exports it through C_WrapKey (not extractable "
+                "notwithstanding)\n");
         printf("  %s\n", token_key_uri(key));
         if (cert != NULL)
             printf("  certificate %s, expires %s\n", subject ? subject : "?", notafter);

@@ -58,6 +58,8 @@ on_entry(void *arg, const char *section, const char *key, const char *value)
         f->no_cka_local = yes(value);
     else if (strcmp(key, "objects-left-loaded") == 0)
         f->objects_left_loaded = yes(value);
+    else if (strcmp(key, "wrap-ignores-extractable") == 0)
+        f->wrap_ignores_extractable = yes(value);
     else if (strcmp(key, "serial-shared") == 0)
         f->serial_shared = yes(value);
     if (slot != NULL && *slot != NULL && strcmp(key, "notes") == 0) {

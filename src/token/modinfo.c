@@ -131,3 +131,9 @@ token_labels_fixed(const struct token *tok)
 {
     return tok->family != NULL && tok->family->label_immutable;
 }
+
+bool
+token_wrap_ignores_extractable(const struct token *tok)
+{
+    return tok->family != NULL && tok->family->wrap_ignores_extractable;
+}

@@ -9,8 +9,7 @@
 # --new-key verified by openssl; import of a certificate from a local CA;
 # enroll over ACME; renew --force with rotation; status.
 #
-# Not registered in tests/meson.build yet (the TPM and NSS parts fail until
-# the token code is fixed, see doc/tokens-findings.md).  Run it by hand:
+# Registered in tests/meson.build (integration); by hand:
 #   P11ENROLL=$PWD/build/p11enroll SRCDIR=$PWD TRY_EXTRACT=$PWD/build/tests/try_extract \
 #     bash tests/integration/tokens.sh [tpm] [nss] [remote]
 source "$(dirname "$0")/lib.sh"
@@ -73,9 +72,18 @@ whole_path() {
     l="k-${t/:/-}"
     run keygen "${modarg[@]}" --token "$uri" --label "$l" --type "$t" --json
     expect_rc 0 "$name: keygen $t"
-    $RUNAS "$TRY_EXTRACT" "$xmod" "$tlabel" 1234 "$l" >"$T/x" 2>&1
-    check "$name: keygen $t: reading or wrapping the private key fails" \
-      bash -c '[ $? -eq 0 ] && grep -q "stayed on the token" "$1"' _ "$T/x"
+    check "$name: keygen $t: protection read back" bash -c \
+      'jq -e ".flags.sensitive and (.flags.extractable|not) and (.extra_usages|type==\"array\")" "$1" >/dev/null' _ "$T/out"
+    $RUNAS "$TRY_EXTRACT" "$xmod" "$tlabel" 1234 "$l" >"$T/x" 2>&1; xrc=$?
+    if [ "$WRAP_LEAKS" = yes ]; then
+      # NSS 3.87 quirk (tokens/nss-softokn.conf): C_WrapKey ignores
+      # CKA_EXTRACTABLE.  Assert it still does, and that the user was told.
+      check "$name: keygen $t: C_WrapKey exports it (known quirk) and keygen warns" bash -c \
+        '[ "$1" -eq 1 ] && grep -q "LEAK: wrapped" "$2" && ! grep -q "attribute 0x" "$2" && grep -q "exports private keys through C_WrapKey" "$3"' _ "$xrc" "$T/x" "$T/err"
+    else
+      check "$name: keygen $t: reading or wrapping the private key fails" \
+        bash -c '[ "$1" -eq 0 ] && grep -q "stayed on the token" "$2"' _ "$xrc" "$T/x"
+    fi
   done
   run keygen "${modarg[@]}" --token "$uri" --label k-ed --type ed25519
   case " $types " in
@@ -126,7 +134,7 @@ whole_path() {
     'jq -e "(.retired|length)>=1 and .pending==null and .renewal.due==false" "$1" >/dev/null' _ "$T/out"
 }
 
-RUNAS= RUNAS_IDS=
+RUNAS= RUNAS_IDS= WRAP_LEAKS=no
 for which in $WHICH; do
   case $which in
   tpm)
@@ -149,8 +157,9 @@ for which in $WHICH; do
     chmod 755 "$T/nss-p11enroll"
     P11ENROLL=$T/nss-p11enroll
     proxy=$(for m in /usr/lib/*/p11-kit-proxy.so; do [ -f "$m" ] && echo "$m" && break; done)
+    WRAP_LEAKS=yes
     whole_path nss "NSS Certificate DB" 'pkcs11:token=NSS%20Certificate%20DB' - "$proxy"
-    P11ENROLL=$REAL_P11ENROLL RUNAS= RUNAS_IDS=
+    P11ENROLL=$REAL_P11ENROLL RUNAS= RUNAS_IDS= WRAP_LEAKS=no
     ;;
   remote)
     "$SRCDIR/scripts/remote-token" --label edge --pin 1234 >"$T/remote.env" || { FAILED=$((FAILED + 1)); echo "not ok - remote: fixture"; continue; }
