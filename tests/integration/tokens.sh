@@ -16,7 +16,7 @@ source "$(dirname "$0")/lib.sh"
 : "${TRY_EXTRACT:?set by meson}"
 export P11ENROLL_PIN=1234 TSS2_LOG=all+NONE
 REAL_P11ENROLL=$P11ENROLL
-WHICH=${*:-tpm nss remote}
+WHICH=${*:-slots tpm nss remote}
 SEED_SANS='DNS:webcon.contoso.com, DNS:sip.contoso.com, DNS:sip.fabrikam.com, DNS:contoso.com'
 chmod 755 "$T"
 
@@ -55,6 +55,7 @@ profile() {
 # MODULE "-" means the module comes from p11-kit's registered list (NSS).
 whole_path() {
   local name=$1 tlabel=$2 uri=$3 mod=$4 xmod=$5 d=$T/$1 types t l p
+  local p0=$PASSED f0=$FAILED
   local -a modarg=()
   [ "$mod" = - ] || modarg=(--module "$mod")
   mkdir -p "$d/o" "$d/state"
@@ -132,9 +133,28 @@ whole_path() {
   check "$name: renew rotated the key ($id1 -> $id2)" bash -c '[ -n "$1" ] && [ -n "$2" ] && [ "$1" != "$2" ]' _ "$id1" "$id2"
   check "$name: status shows the retired key, nothing pending" bash -c \
     'jq -e "(.retired|length)>=1 and .pending==null and .renewal.due==false" "$1" >/dev/null' _ "$T/out"
+  ROWS+=("$name|$types|$((PASSED - p0))|$((FAILED - f0))")
 }
 
-RUNAS= RUNAS_IDS= WRAP_LEAKS=no
+# The README "Tokens" table, from what ran: package versions, the key types
+# each token offered, checks passed/failed.  Written to $TOKENS_TABLE if set.
+ver() { dpkg-query -W -f='${Package} ${Version}' "$@" 2>/dev/null | paste -sd, - | sed 's/,/, /g'; }
+table() {
+  local r name types np nf pk
+  echo "| token | versions tested | key types | checks (passed/failed) |"
+  echo "|---|---|---|---|"
+  for r in "${ROWS[@]}"; do
+    IFS='|' read -r name types np nf <<<"$r"
+    case $name in
+      tpm) pk=$(ver libtpm2-pkcs11-1 swtpm tpm2-abrmd); name="TPM 2.0: tpm2-pkcs11 on swtpm via tpm2-abrmd" ;;
+      nss) pk=$(ver libnss3); name="NSS softokn (p11-kit module file)" ;;
+      remote) pk=$(ver p11-kit softhsm2); name="p11-kit server + p11-kit-client.so over SoftHSM" ;;
+    esac
+    echo "| $name | $pk | ${types% } | $np/$nf |"
+  done
+}
+
+RUNAS= RUNAS_IDS= WRAP_LEAKS=no ROWS=()
 for which in $WHICH; do
   case $which in
   tpm)
@@ -168,7 +188,22 @@ for which in $WHICH; do
     at_exit "'$SRCDIR/scripts/remote-token' --stop '$P11E_TOKEN_DIR'"
     whole_path remote edge pkcs11:token=edge "$P11E_REMOTE_MODULE" "$P11E_REMOTE_MODULE"
     ;;
-  *) echo "tokens.sh: unknown token $which (tpm, nss, remote)" >&2; exit 2 ;;
+  slots)
+    # 70 SoftHSM tokens (71 slots): more than the 64 a fixed array held.
+    sd=$T/slots; mkdir -p "$sd"
+    for i in $(seq 70); do
+      "$SRCDIR/scripts/softhsm-token" --dir "$sd" --label "t$i" --pin 1234 >/dev/null
+    done
+    export SOFTHSM2_CONF=$sd/softhsm2.conf
+    run tokens --module "$SOFTHSM_MODULE" --json
+    check "slots: tokens lists all 70 tokens of 71 slots" bash -c \
+      '[ "$(jq "[.tokens[] | select(.label|test(\"^t[0-9]+$\"))] | length" "$1")" -eq 70 ]' _ "$T/out"
+    run keygen --module "$SOFTHSM_MODULE" --token pkcs11:token=t70 --label k70 --type ec:p256
+    expect_rc 0 "slots: keygen on the 70th token"
+    unset SOFTHSM2_CONF
+    ;;
+  *) echo "tokens.sh: unknown token $which (slots, tpm, nss, remote)" >&2; exit 2 ;;
   esac
 done
+table | tee "${TOKENS_TABLE:-/dev/null}"
 finish
