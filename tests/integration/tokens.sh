@@ -138,7 +138,7 @@ whole_path() {
 
 # The README "Tokens" table, from what ran: package versions, the key types
 # each token offered, checks passed/failed.  Written to $TOKENS_TABLE if set.
-ver() { dpkg-query -W -f='${Package} ${Version}' "$@" 2>/dev/null | paste -sd, - | sed 's/,/, /g'; }
+ver() { dpkg-query -W -f='${Package} ${Version}\n' "$@" 2>/dev/null | paste -sd, - | sed 's/,/, /g'; }
 table() {
   local r name types np nf pk
   echo "| token | versions tested | key types | checks (passed/failed) |"
