@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <fnmatch.h>
+#include <stddef.h>
 #include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,26 @@ yes(const char *v)
     return strcmp(v, "yes") == 0 || strcmp(v, "true") == 0;
 }
 
+/* The [family] keys: strings, then yes/no flags. */
+static const struct { const char *key; size_t off; } strings[] = {
+    { "name", offsetof(struct token_family, name) },
+    { "manufacturer", offsetof(struct token_family, manufacturer) },
+    { "model", offsetof(struct token_family, model) },
+    { "library-manufacturer", offsetof(struct token_family, library_manufacturer) },
+    { "library-description", offsetof(struct token_family, library_description) },
+    { "module", offsetof(struct token_family, module) },
+    { "keytypes", offsetof(struct token_family, keytypes) },
+    { "notes", offsetof(struct token_family, notes) },
+};
+static const struct { const char *key; size_t off; } flags[] = {
+    { "label-immutable", offsetof(struct token_family, label_immutable) },
+    { "no-public-key-object", offsetof(struct token_family, no_public_key_object) },
+    { "no-cka-local", offsetof(struct token_family, no_cka_local) },
+    { "objects-left-loaded", offsetof(struct token_family, objects_left_loaded) },
+    { "wrap-ignores-extractable", offsetof(struct token_family, wrap_ignores_extractable) },
+    { "serial-shared", offsetof(struct token_family, serial_shared) },
+};
+
 static int
 on_entry(void *arg, const char *section, const char *key, const char *value)
 {
@@ -34,34 +55,12 @@ on_entry(void *arg, const char *section, const char *key, const char *value)
 
     if (strcmp(section, "family") != 0)
         return 1;               /* other sections are documentation */
-    if (strcmp(key, "name") == 0)
-        slot = &f->name;
-    else if (strcmp(key, "manufacturer") == 0)
-        slot = &f->manufacturer;
-    else if (strcmp(key, "model") == 0)
-        slot = &f->model;
-    else if (strcmp(key, "library-manufacturer") == 0)
-        slot = &f->library_manufacturer;
-    else if (strcmp(key, "library-description") == 0)
-        slot = &f->library_description;
-    else if (strcmp(key, "module") == 0)
-        slot = &f->module;
-    else if (strcmp(key, "keytypes") == 0)
-        slot = &f->keytypes;
-    else if (strcmp(key, "notes") == 0)
-        slot = &f->notes;
-    else if (strcmp(key, "label-immutable") == 0)
-        f->label_immutable = yes(value);
-    else if (strcmp(key, "no-public-key-object") == 0)
-        f->no_public_key_object = yes(value);
-    else if (strcmp(key, "no-cka-local") == 0)
-        f->no_cka_local = yes(value);
-    else if (strcmp(key, "objects-left-loaded") == 0)
-        f->objects_left_loaded = yes(value);
-    else if (strcmp(key, "wrap-ignores-extractable") == 0)
-        f->wrap_ignores_extractable = yes(value);
-    else if (strcmp(key, "serial-shared") == 0)
-        f->serial_shared = yes(value);
+    for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++)
+        if (strcmp(key, strings[i].key) == 0)
+            slot = (char **)((char *)f + strings[i].off);
+    for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+        if (strcmp(key, flags[i].key) == 0)
+            *(bool *)((char *)f + flags[i].off) = yes(value);
     if (slot != NULL && *slot != NULL && strcmp(key, "notes") == 0) {
         /* Continuation lines of a long note arrive as the same key again. */
         char *joined;
