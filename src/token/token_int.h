@@ -123,7 +123,7 @@ int tok_finish_key(struct token *tok, struct token_key *key);
  */
 struct keygen_template {
     CK_MECHANISM mech;
-    CK_ATTRIBUTE pub[11], priv[12];
+    CK_ATTRIBUTE pub[9], priv[12];
     CK_ULONG npub, npriv;
     /* storage the attributes point into */
     CK_BBOOL yes, no;
