@@ -123,6 +123,15 @@ struct enroll_result;
 void cmdopt_print_installed(const struct enroll_result *res, const char *key_caption,
     json_t *extra, bool json);
 
+struct token_key_flags;
+
+/*
+ * The usages beyond signing a token gave a key ("decrypt", "unwrap",
+ * "derive"), as a JSON array (new reference, may be empty) and, when text
+ * is not NULL, as ", "-separated text in text[cap] ("" when none).
+ */
+json_t *cmdopt_extra_usages(const struct token_key_flags *f, char *text, size_t cap);
+
 /* One-line RFC 2253 subject of a certificate; caller frees. */
 char *cmdopt_subject(X509 *cert);
 

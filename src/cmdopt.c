@@ -4,6 +4,7 @@
  * subjects, an installed certificate).
  */
 #include "cmdopt.h"
+#include "token.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -116,6 +117,27 @@ cmdopt_print_json(json_t *v)
         free(s);
     }
     json_decref(v);
+}
+
+json_t *
+cmdopt_extra_usages(const struct token_key_flags *f, char *text, size_t cap)
+{
+    const struct { bool on; const char *name; } u[] = {
+        { f->decrypt, "decrypt" }, { f->unwrap, "unwrap" }, { f->derive, "derive" },
+    };
+    json_t *a = json_array();
+    size_t off = 0;
+
+    if (text != NULL && cap > 0)
+        text[0] = '\0';
+    for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++) {
+        if (!u[i].on)
+            continue;
+        json_array_append_new(a, json_string(u[i].name));
+        if (text != NULL && off < cap)
+            off += (size_t)snprintf(text + off, cap - off, "%s%s", off ? ", " : "", u[i].name);
+    }
+    return a;
 }
 
 json_t *

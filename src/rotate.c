@@ -270,8 +270,10 @@ pending_key_ok(struct rotate *r, const struct token_key *key)
     }
     if (token_key_flags(r->e->tok, key, &f) == -1)
         return -1;
+    /* On a family that never sets CKA_LOCAL (NSS), always sensitive and
+     * never extractable are all the token can say (README "Token families"). */
     if (!f.sensitive || f.extractable || !f.always_sensitive || !f.never_extractable ||
-        !f.local) {
+        !(f.local || f.local_unrecorded)) {
         warnmsg("the pending key %s is not sensitive, never extractable and generated on the "
             "token (sensitive=%d always_sensitive=%d extractable=%d never_extractable=%d "
             "local=%d): replacing it", token_key_label(key), f.sensitive, f.always_sensitive,
@@ -502,7 +504,8 @@ step_switch(struct rotate *r)
     struct state_txn *t = &st->txn;
     struct token_key *old = NULL, *pending = NULL, *other = NULL;
     const char *old_label = NULL;
-    bool immutable = st->labels_immutable;
+    /* A family known to refuse label changes takes that path up front. */
+    bool immutable = st->labels_immutable || token_labels_fixed(r->e->tok);
     int found, rc = -1, x;
 
     fault_point("switch");
