@@ -30,7 +30,8 @@ static const char usage[] =
     CMDOPT_TOKEN_HELP
     "\n" CMDOPT_PIN_HELP
     "Exit codes: 0 done, 1 no matching key, names differ, token or file failure,\n"
-    "2 usage error, unreadable or malformed certificate, chain that does not link.\n";
+    "2 usage error, unreadable or malformed certificate, chain that does not link,\n"
+    "  a certificate that is expired, not yet valid, a CA or lacks a planned EKU.\n";
 
 int
 cmd_import(int argc, char **argv)
@@ -96,7 +97,8 @@ run:
         while (sk_X509_num(more) > 0)
             sk_X509_push(chain, sk_X509_shift(more));
     }
-    if (chain != NULL && cert_check_chain(leaf, chain) == -1)
+    if ((chain != NULL && cert_check_chain_from(leaf, chain, CERT_FROM_FILE) == -1) ||
+        cert_check_usable(leaf, e.plan, CERT_FROM_FILE) == -1)
         goto fail;
     if (profile != NULL) {
         if (enroll_open(&e, &to) == -1)
