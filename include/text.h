@@ -26,9 +26,12 @@ char *uri_redact(const char *uri);
 
 /*
  * Copy `in` replacing bytes outside printable ASCII with '?' and capping the
- * length at `max` (for text that came from a server or a token).  Caller frees.
+ * length at `max`.  The one sanitiser: every byte from outside (CA, server
+ * certificate, token, file) goes through it before it is printed.  Caller frees.
  */
 char *sanitize(const char *in, size_t max);
+/* The same rule, appending `in` to the string in buf[size] (truncated to fit). */
+void sanitize_cat(char *buf, size_t size, const char *in);
 
 /* Wipe memory the compiler may not optimise away. */
 void wipe(void *p, size_t len);

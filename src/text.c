@@ -68,6 +68,13 @@ fail:
     return -1;
 }
 
+/* The one rule for untrusted text: printable ASCII stays, any other byte becomes '?'. */
+static char
+clean_byte(unsigned char c)
+{
+    return (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+}
+
 char *
 sanitize(const char *in, size_t max)
 {
@@ -75,12 +82,20 @@ sanitize(const char *in, size_t max)
     char *s = malloc(n + 1);
     if (s == NULL)
         return NULL;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)in[i];
-        s[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-    }
+    for (size_t i = 0; i < n; i++)
+        s[i] = clean_byte((unsigned char)in[i]);
     s[n] = '\0';
     return s;
+}
+
+void
+sanitize_cat(char *buf, size_t size, const char *in)
+{
+    size_t n = strlen(buf);
+
+    for (; in != NULL && *in && n + 1 < size; in++)
+        buf[n++] = clean_byte((unsigned char)*in);
+    buf[n] = '\0';
 }
 
 void
