@@ -137,6 +137,7 @@ acme_enroll_client(struct enroll *e)
     struct acme_server srv = {
         .directory_url = e->prof->ca.directory,
         .ca_bundle = e->prof->ca.ca_bundle,
+        .allow_origins = e->prof->ca.allow_origins,
     };
 
     if (e->acme == NULL && acme_client_new(&srv, &e->acme) == -1)

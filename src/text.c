@@ -1,7 +1,11 @@
-/* text.c - text helpers: hex, sanitising untrusted text, wiping, redacting PKCS#11 URIs. */
+/*
+ * text.c - text helpers: hex, sanitising untrusted text, wiping, redacting
+ * PKCS#11 URIs, the origin of a URL.
+ */
 #include "text.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -223,4 +227,54 @@ uri_redact(const char *uri)
 unparsable:
     free(out);
     return strdup(URI_UNPARSABLE);
+}
+
+/*
+ * RFC 6454 origin of an http(s) URL, the way a browser compares them:
+ * scheme and host lower-cased, the default port made explicit.  A URL with
+ * user information ('@' before the path) has no usable origin.
+ */
+int
+url_origin(const char *url, char *buf, size_t size)
+{
+    const char *host, *end, *colon, *port = NULL;
+    bool https;
+    size_t hlen;
+    long pnum;
+
+    if (url == NULL)
+        return -1;
+    if (strncasecmp(url, "https://", 8) == 0)
+        https = true, host = url + 8;
+    else if (strncasecmp(url, "http://", 7) == 0)
+        https = false, host = url + 7;
+    else
+        return -1;
+    end = host + strcspn(host, "/?#");
+    if (memchr(host, '@', (size_t)(end - host)) != NULL)
+        return -1;
+    colon = host[0] == '[' ? memchr(host, ']', (size_t)(end - host)) : host;
+    if (colon == NULL)
+        return -1;
+    colon = memchr(colon, ':', (size_t)(end - colon));
+    hlen = (size_t)((colon != NULL ? colon : end) - host);
+    if (hlen == 0)
+        return -1;
+    if (colon != NULL) {
+        char *stop;
+        port = colon + 1;
+        pnum = strtol(port, &stop, 10);
+        if (stop != end || port == end || *port == '-' || *port == '+' || pnum < 1 ||
+            pnum > 65535)
+            return -1;
+    } else {
+        pnum = https ? 443 : 80;
+    }
+    if ((size_t)snprintf(buf, size, "%s://%.*s:%ld", https ? "https" : "http", (int)hlen, host,
+            pnum) >= size)
+        return -1;
+    for (char *c = buf; *c; c++)
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c - 'A' + 'a');
+    return 0;
 }
