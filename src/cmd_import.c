@@ -97,7 +97,9 @@ run:
         while (sk_X509_num(more) > 0)
             sk_X509_push(chain, sk_X509_shift(more));
     }
+    /* The names first (exit 1, as install() reports them), then validity, CA, EKUs (exit 2). */
     if ((chain != NULL && cert_check_chain_from(leaf, chain, CERT_FROM_FILE) == -1) ||
+        (e.plan != NULL && cert_check_names(leaf, e.plan) == -1) ||
         cert_check_usable(leaf, e.plan, CERT_FROM_FILE) == -1)
         goto fail;
     if (profile != NULL) {
