@@ -40,6 +40,13 @@ void sanitize_cat(char *buf, size_t size, const char *in);
  */
 int url_origin(const char *url, char *buf, size_t size);
 
+/*
+ * Walk a comma-separated list: the item at p, blanks trimmed, into
+ * item[size] (cut to fit); returns where the next item starts, NULL when
+ * p is NULL or at the end.  for (p = list; (p = list_next(p, it, n)); ).
+ */
+const char *list_next(const char *p, char *item, size_t size);
+
 /* Wipe memory the compiler may not optimise away. */
 void wipe(void *p, size_t len);
 

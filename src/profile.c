@@ -435,14 +435,7 @@ check_origins(struct ctx *c, const struct field *f, const char *v)
 {
     char item[512], origin[512];
 
-    for (const char *p = v; *p;) {
-        size_t n = strcspn(p, ",");
-        const char *s = p, *e = p + n;
-        while (s < e && (*s == ' ' || *s == '\t'))
-            s++;
-        while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-            e--;
-        snprintf(item, sizeof(item), "%.*s", (int)(e - s), s);
+    for (const char *p = v; (p = list_next(p, item, sizeof(item))) != NULL;) {
         const char *path = strstr(item, "://");
         path = path ? path + 3 + strcspn(path + 3, "/?#") : item;
         if (strncmp(item, "https://", 8) != 0 || (*path && strcmp(path, "/") != 0) ||
@@ -451,7 +444,6 @@ check_origins(struct ctx *c, const struct field *f, const char *v)
                 "(https://host[:port])", f->section, f->key, item);
             return -1;
         }
-        p += n + (p[n] == ',');
     }
     return 0;
 }

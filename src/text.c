@@ -278,3 +278,22 @@ url_origin(const char *url, char *buf, size_t size)
             *c = (char)(*c - 'A' + 'a');
     return 0;
 }
+
+const char *
+list_next(const char *p, char *item, size_t size)
+{
+    size_t n;
+    const char *s, *e;
+
+    if (p == NULL || *p == '\0')
+        return NULL;
+    n = strcspn(p, ",");
+    s = p;
+    e = p + n;
+    while (s < e && (*s == ' ' || *s == '\t'))
+        s++;
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+        e--;
+    snprintf(item, size, "%.*s", (int)(e - s), s);
+    return p + n + (p[n] == ',');
+}

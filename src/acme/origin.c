@@ -19,18 +19,9 @@ origin_listed(const char *origin, const char *list)
 {
     char item[ORIGIN_MAX], o[ORIGIN_MAX];
 
-    for (const char *p = list; p != NULL && *p;) {
-        size_t n = strcspn(p, ",");
-        const char *s = p, *e = p + n;
-        while (s < e && (*s == ' ' || *s == '\t'))
-            s++;
-        while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-            e--;
-        snprintf(item, sizeof(item), "%.*s", (int)(e - s), s);
+    for (const char *p = list; (p = list_next(p, item, sizeof(item))) != NULL;)
         if (url_origin(item, o, sizeof(o)) == 0 && strcmp(o, origin) == 0)
             return true;
-        p += n + (p[n] == ',');
-    }
     return false;
 }
 

@@ -104,6 +104,7 @@ done
 
 # A foreign origin is accepted when the profile lists it in [ca] allow-origins (finding 7).
 if [[ " ${HOSTILE_ONLY:-${scenarios[*]}} " == *" foreign-url "* ]]; then
+  rm -rf "$T/ca-foreign-url"   # a fresh server: not the first one's port and certificate
   start_hostile foreign-url
   profile_for foreign-url
   ini_set "$T/foreign-url.ini" ca allow-origins "https://127.0.0.2:$HPORT"
