@@ -59,19 +59,17 @@ int cert_parse(const uint8_t *buf, size_t len, const char *what, X509 **leaf,
     STACK_OF(X509) **chain);
 
 /*
- * Where a certificate came from, which decides whose fault a bad one is:
- * the CA's (exit 1: E_CHAIN, E_CERT) or the input file's (exit 2:
- * E_CHAIN_FILE, E_CERT_INVALID).
+ * Check that each certificate of `chain` issued the one before it (the
+ * first issued `leaf`).  -1 after reporting (E_CHAIN, exit 1).
  */
-enum cert_source { CERT_FROM_CA, CERT_FROM_FILE };
+int cert_check_chain(X509 *leaf, STACK_OF(X509) *chain);
 
 /*
- * Check that each certificate of `chain` issued the one before it (the
- * first issued `leaf`).  -1 after reporting (exit 1 or 2 by `src`);
- * cert_check_chain() is the CA's certificate (exit 1).
+ * Where a certificate came from, which decides whose fault a bad one is
+ * for cert_check_usable(): the CA's (exit 1, E_CERT) or the input file's
+ * (exit 2, E_CERT_INVALID).
  */
-int cert_check_chain_from(X509 *leaf, STACK_OF(X509) *chain, enum cert_source src);
-int cert_check_chain(X509 *leaf, STACK_OF(X509) *chain);
+enum cert_source { CERT_FROM_CA, CERT_FROM_FILE };
 
 /* How far the host clock may be behind the CA's: a notBefore this far ahead is accepted. */
 #define CERT_SKEW_S 600

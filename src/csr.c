@@ -456,12 +456,6 @@ cert_read(const char *path, const char *what, X509 **leaf, STACK_OF(X509) **chai
 int
 cert_check_chain(X509 *leaf, STACK_OF(X509) *chain)
 {
-    return cert_check_chain_from(leaf, chain, CERT_FROM_CA);
-}
-
-int
-cert_check_chain_from(X509 *leaf, STACK_OF(X509) *chain, enum cert_source src)
-{
     X509 *child = leaf;
 
     for (int i = 0; i < sk_X509_num(chain); i++) {
@@ -470,12 +464,8 @@ cert_check_chain_from(X509 *leaf, STACK_OF(X509) *chain, enum cert_source src)
             X509_verify(child, X509_get0_pubkey(issuer)) != 1) {
             char *s = X509_NAME_oneline(X509_get_subject_name(issuer), NULL, 0);
             char *clean = sanitize(s ? s : "?", 256);
-            if (src == CERT_FROM_FILE)
-                err_input("E_CHAIN_FILE", "chain certificate %d (%s) did not issue the "
-                    "certificate before it; the chain does not link", i + 1, clean ? clean : "?");
-            else
-                err_runtime("E_CHAIN", "chain certificate %d (%s) did not issue the "
-                    "certificate before it; the chain does not link", i + 1, clean ? clean : "?");
+            err_runtime("E_CHAIN", "chain certificate %d (%s) did not issue the certificate "
+                "before it; the chain does not link", i + 1, clean ? clean : "?");
             free(clean);
             OPENSSL_free(s);
             ERR_clear_error();
@@ -588,7 +578,7 @@ cert_check_names(X509 *cert, const struct plan *plan)
         GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
         /* The plan has DNS names only: an IP, URI or e-mail SAN is an extra name. */
         if (g->type != GEN_DNS) {
-            err_runtime("E_NAMES", "the certificate carries a non-DNS subjectAltName (type %d), "
+            err_runtime("E_CERT_NAMES", "the certificate carries a non-DNS subjectAltName (type %d), "
                 "which is not in the plan", g->type);
             goto out;
         }
@@ -596,7 +586,7 @@ cert_check_names(X509 *cert, const struct plan *plan)
         size_t slen = (size_t)ASN1_STRING_length(s);
         const char *data = (const char *)ASN1_STRING_get0_data(s);
         if (memchr(data, '\0', slen) != NULL) {
-            err_runtime("E_NAMES", "the certificate carries a DNS name with a NUL byte");
+            err_runtime("E_CERT_NAMES", "the certificate carries a DNS name with a NUL byte");
             goto out;
         }
         /* Cleaned here (a control byte becomes '?', never a planned name): it may be printed. */
@@ -608,7 +598,7 @@ cert_check_names(X509 *cert, const struct plan *plan)
                 *c = (char)(*c - 'A' + 'a');
         for (size_t j = 0; j < nhave; j++)
             if (strcmp(have[j], name) == 0) {
-                err_runtime("E_NAMES", "the certificate names %s twice", name);
+                err_runtime("E_CERT_NAMES", "the certificate names %s twice", name);
                 free(name);
                 goto out;
             }
@@ -619,7 +609,7 @@ cert_check_names(X509 *cert, const struct plan *plan)
         for (size_t j = 0; j < nhave && !found; j++)
             found = strcmp(have[j], plan->sans[i].name) == 0;
         if (!found) {
-            err_runtime("E_NAMES", "the certificate lacks %s, which the plan requires (%s)",
+            err_runtime("E_CERT_NAMES", "the certificate lacks %s, which the plan requires (%s)",
                 plan->sans[i].name, plan->sans[i].src.rule);
             goto out;
         }
@@ -630,7 +620,7 @@ cert_check_names(X509 *cert, const struct plan *plan)
         for (size_t i = 0; i < plan->nsans && !found; i++)
             found = strcmp(have[j], plan->sans[i].name) == 0;
         if (!found) {
-            err_runtime("E_NAMES", "the certificate names %s, which is not in the plan", have[j]);
+            err_runtime("E_CERT_NAMES", "the certificate names %s, which is not in the plan", have[j]);
             goto out;
         }
     }
@@ -640,7 +630,7 @@ cert_check_names(X509 *cert, const struct plan *plan)
         X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof(cn));
         if (strcasecmp(cn, plan->cn) != 0) {
             char *clean = sanitize(cn, sizeof(cn));
-            err_runtime("E_NAMES", "the certificate's CN is %s, the plan's is %s",
+            err_runtime("E_CERT_NAMES", "the certificate's CN is %s, the plan's is %s",
                 clean ? clean : "?", plan->cn);
             free(clean);
             goto out;
