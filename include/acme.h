@@ -27,6 +27,7 @@ struct acme_server {
     const char *ca_bundle;          /* [ca] ca-bundle: the only trust anchors */
     unsigned request_timeout_s;     /* per HTTP request; 0: 30 */
     bool allow_http;                /* tests only: permit a plain-http directory */
+    const char *allow_origins;      /* [ca] allow-origins: other origins the CA may use */
 };
 
 /*

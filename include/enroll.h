@@ -71,7 +71,9 @@ int enroll_csr(struct enroll *e, X509_REQ **out);
 /*
  * Install an issued certificate: it must be for e->key (or, with no key
  * selected yet, for some key on the token, which becomes e->key), carry
- * the plan's names when there is a plan, and its chain must link.  Then
+ * the plan's names when there is a plan, its chain must link, and it must
+ * be valid now, not a CA and carry the plan's EKUs (cert_check_usable(),
+ * reported as the CA's fault: exit 1).  Then
  * the certificate is stored on the token and the [output] files are
  * written atomically.  Nothing is changed when a check fails.  0 and *res
  * (its own references to leaf and chain; enroll_result_clear()), or -1

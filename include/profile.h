@@ -52,6 +52,7 @@ struct profile {
         char *type, *directory, *ca_bundle, *contact, *account_key;
         char *eab_kid, *eab_hmac_file, *challenge, *http_listen, *webroot;
         char *dns_hook;
+        char *allow_origins;    /* other origins the CA may send URLs for, "," separated */
     } ca;
     struct {                    /* [output] */
         char *cert, *chain, *fullchain, *state_dir;

@@ -35,8 +35,9 @@ static const char usage[] =
     "  --json                 print the result as JSON\n"
     CMDOPT_TOKEN_HELP
     "\n" CMDOPT_PIN_HELP
-    "Exit codes: 0 done, 1 no matching key, names differ, token or file failure,\n"
-    "2 usage error, unreadable or malformed certificate, chain that does not link.\n";
+    "Exit codes: 0 done, 1 no matching key, names differ, chain that does not link,\n"
+    "token or file failure, 2 usage error, unreadable or malformed certificate, a\n"
+    "certificate that is expired, not yet valid, a CA or lacks a planned EKU.\n";
 
 /* import's own options: the certificate and chain files. */
 struct import_args {
@@ -106,6 +107,11 @@ run:
         rc = renew_complete_cmd(profile, &to, leaf, chain, json);
         goto done;
     }
+    /* Chain and names (exit 1, as install() reports them), then validity, CA, EKUs (exit 2). */
+    if ((chain != NULL && cert_check_chain(leaf, chain) == -1) ||
+        (e.plan != NULL && cert_check_names(leaf, e.plan) == -1) ||
+        cert_check_usable(leaf, e.plan, CERT_FROM_FILE) == -1)
+        goto fail;
     if (profile != NULL) {
         if (enroll_open(&e, &to) == -1)
             goto fail;

@@ -250,10 +250,15 @@ install(struct enroll *e, X509 *leaf, STACK_OF(X509) *chain, const char *const *
     /* 1. Which key: the selected one, or the one whose public key this is. */
     if (install_key(e, leaf) == -1)
         goto out;
-    /* 2. Names and chain, before anything changes. */
+    /*
+     * 2. Names, chain, validity, not a CA, the plan's EKUs: before anything
+     * changes, so a bad certificate never replaces the one in place.
+     */
     if (e->plan != NULL && cert_check_names(leaf, e->plan) == -1)
         goto out;
     if (chain != NULL && cert_check_chain(leaf, chain) == -1)
+        goto out;
+    if (cert_check_usable(leaf, e->plan, CERT_FROM_CA) == -1)
         goto out;
     /*
      * 3. All or nothing: the files are written to temp files first; then the

@@ -614,6 +614,15 @@ renew
 expect_rc 3 "ARI: a malformed cached window: renew still works (not due)"
 check "ARI: the bad cache entry is gone from the state" bash -c 'jq -e "(.ari // {}) | (.start // 0) >= 0" "$1" >/dev/null' _ "$T/state/renew.json"
 check "ARI: token unchanged" test "$(snapshot)" = "$before"
+# ARI cannot be fetched (the CA is down): one warning that names the cause, no error line
+# before it, no "(ARI0)" (issue 11, finding 9); renew-before decides.
+ini_set "$P" ca directory "https://127.0.0.1:$(free_port)/dir"
+renew --dry-run
+expect_rc 3 "ARI unreachable: renew-before decides (not due)"
+check "ARI unreachable: one warning line with the cause" bash -c \
+  '[ "$(grep -c "127.0.0.1" "$1")" = 1 ] && grep -q "renewal information (ARI): .*127.0.0.1.*; using renew-before" "$1"' _ "$T/err"
+expect_no_err "ARI0" "ARI unreachable: no \"(ARI0)\""
+ini_set "$P" ca directory "$PEBBLE_DIRECTORY"
 
 # -- a token that refuses to change labels ------------------------------------------------------------
 if [ -n "$LABEL_LOCK_MODULE" ] && [ -f "$LABEL_LOCK_MODULE" ]; then
