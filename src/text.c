@@ -114,9 +114,10 @@ wipe(void *p, size_t len)
 #define URI_UNPARSABLE "(unparsable URI hidden)"
 
 /*
- * Is the attribute name s[0..n) (percent-encoded, any case, blanks around
- * it ignored) pin-value or pin-source?  1 yes, 0 no, -1 when the name is
- * malformed: a bad %-escape, or a decoded byte that is not printable ASCII.
+ * Is the attribute name s[0..n) (percent-encoded, any case, blanks anywhere
+ * in it ignored as p11-kit ignores them) pin-value or pin-source?  1 yes,
+ * 0 no, -1 when the name is malformed: a bad %-escape, or a decoded byte
+ * that is not printable ASCII.
  */
 static int
 attr_is_secret(const char *s, size_t n)
@@ -139,15 +140,13 @@ attr_is_secret(const char *s, size_t n)
         }
         if (c < 0x20 || c >= 0x7f)
             return -1;
-        if ((c == ' ' || c == '\t') && k == 0)
-            continue;           /* leading blank (trailing ones: below) */
+        if (c == ' ' || c == '\t')
+            continue;           /* p11-kit drops white space anywhere in a URI */
         if (k + 1 < sizeof(name))
             name[k++] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
         else
             fits = false;       /* longer than any secret name */
     }
-    while (k > 0 && (name[k - 1] == ' ' || name[k - 1] == '\t'))
-        k--;
     name[k] = '\0';
     for (size_t i = 0; fits && i < sizeof(secret) / sizeof(secret[0]); i++)
         if (strcmp(name, secret[i]) == 0)
@@ -156,77 +155,45 @@ attr_is_secret(const char *s, size_t n)
 }
 
 /*
- * Copy the attributes of s[0..n), separated by `sep`, to *o: a secret
- * attribute's value becomes "(hidden)".  0, or -1 when a name is malformed.
- */
-static int
-redact_attrs(const char *s, size_t n, char sep, char **o)
-{
-    const char *end = s + n;
-
-    while (s < end) {
-        const char *next = memchr(s, sep, (size_t)(end - s));
-        const char *eq;
-        size_t len = (next != NULL ? next : end) - s;
-        int secret;
-
-        eq = memchr(s, '=', len);
-        secret = attr_is_secret(s, eq != NULL ? (size_t)(eq - s) : len);
-        if (secret == -1)
-            return -1;
-        if (secret && eq != NULL) {
-            memcpy(*o, s, (size_t)(eq - s) + 1);
-            *o += eq - s + 1;
-            memcpy(*o, URI_HIDDEN, strlen(URI_HIDDEN));
-            *o += strlen(URI_HIDDEN);
-        } else {
-            memcpy(*o, s, len);
-            *o += len;
-        }
-        if (next == NULL)
-            break;
-        *(*o)++ = sep;
-        s = next + 1;
-    }
-    return 0;
-}
-
-/*
- * RFC 7512 by parsing, not by pattern: the path attributes (after "pkcs11:",
- * separated by ';') and the query attributes (after '?', separated by '&')
- * are taken apart and each name decoded, so a pin-value anywhere, in any
- * case or %-encoded, is hidden.  What cannot be parsed is not echoed.
+ * Redact by parsing, not by pattern: every attribute after "pkcs11:" (path
+ * and query alike, separated by ';', '?' or '&') is taken apart and its name
+ * decoded, so a pin-value or pin-source anywhere, in any case, %-encoded or
+ * with blanks inside, is found.  From the first secret on nothing more is
+ * shown: p11-kit 0.24 does not always end a value where RFC 7512 says (after
+ * an empty path attribute, "pkcs11:;pin-value=1;token=x" logs in with the
+ * PIN "1;token=x", and '&' then separates path attributes too), so the safe
+ * end of a secret is the end of the URI.  What cannot be parsed is not echoed.
  */
 char *
 uri_redact(const char *uri)
 {
-    size_t len = uri ? strlen(uri) : 0, scheme = strlen(URI_SCHEME);
-    const char *path, *query;
-    char *out, *o;
+    size_t scheme = strlen(URI_SCHEME);
+    const char *s, *end;
+    char *out;
 
     if (uri == NULL)
         return strdup("");
     if (strncasecmp(uri, URI_SCHEME, scheme) != 0)
         return strdup(URI_UNPARSABLE);
-    /* Each hidden value grows by at most strlen("(hidden)") over its name. */
-    if ((out = malloc(2 * len + 16)) == NULL)
-        return strdup("(URI)");
-    memcpy(out, uri, scheme);
-    o = out + scheme;
-    path = uri + scheme;
-    query = strchr(path, '?');
-    if (redact_attrs(path, query != NULL ? (size_t)(query - path) : strlen(path), ';', &o) == -1)
-        goto unparsable;
-    if (query != NULL) {
-        *o++ = '?';
-        if (redact_attrs(query + 1, strlen(query + 1), '&', &o) == -1)
-            goto unparsable;
+    end = uri + strlen(uri);
+    for (s = uri + scheme; s < end; ) {
+        size_t len = strcspn(s, ";?&");
+        const char *eq = memchr(s, '=', len);
+        int secret = attr_is_secret(s, eq != NULL ? (size_t)(eq - s) : len);
+
+        if (secret == -1)
+            return strdup(URI_UNPARSABLE);
+        if (secret && eq != NULL) {
+            size_t keep = (size_t)(eq - uri) + 1;
+            if ((out = malloc(keep + strlen(URI_HIDDEN) + 1)) == NULL)
+                return strdup("(URI)");
+            memcpy(out, uri, keep);
+            strcpy(out + keep, URI_HIDDEN);
+            return out;
+        }
+        s += len + (s[len] != '\0');
     }
-    *o = '\0';
-    return out;
-unparsable:
-    free(out);
-    return strdup(URI_UNPARSABLE);
+    return strdup(uri);
 }
 
 /*
