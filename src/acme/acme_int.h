@@ -19,7 +19,7 @@
 #define ACME_NONCE_RETRIES  20  /* badNonce retries per request */
 #define ACME_URL_MAX        2048
 #define ACME_TOKEN_MAX      256
-#define ACME_POLL_START_MS  150
+#define ACME_POLL_START_MS  5     /* a CA with nothing to do answers at once */
 #define ACME_POLL_MAX_MS    5000
 #define ACME_RETRY_AFTER_MAX 60
 #define ACME_PROBLEM_MAX    1024
@@ -44,7 +44,6 @@ struct acme {
     char *nonce;
     char *kid;              /* account URL */
     char *thumbprint;
-    struct timespec start;
     bool reregistered;
 };
 
@@ -75,7 +74,7 @@ int acme_client_directory(struct acme_client *c, const struct acme_directory **d
 /* Report a failed response: its problem document, else its HTTP status. */
 void acme_report_response(const char *what, const struct http_response *r);
 
-/* Milliseconds left before the run's deadline (cfg->timeout_s; may be <= 0). */
+/* Milliseconds left before the run's deadline (the client's; may be <= 0). */
 long acme_time_left_ms(const struct acme *a);
 
 /*

@@ -79,6 +79,8 @@ acme_client_new(const struct acme_server *srv, struct acme_client **out)
         .allow_http = srv->allow_http,
     };
     struct acme_client *c;
+    unsigned deadline_s = srv->timeout_s ? srv->timeout_s : ACME_DEFAULT_TIMEOUT_S;
+    char name[64];
 
     *out = NULL;
     if (!acme_url_ok(srv->directory_url, srv->allow_http)) {
@@ -96,6 +98,8 @@ acme_client_new(const struct acme_server *srv, struct acme_client **out)
         acme_client_free(c);
         return -1;
     }
+    snprintf(name, sizeof(name), "[ca] timeout = %u s", deadline_s);
+    http_set_deadline(c->http, (long)deadline_s * 1000L, name);
     *out = c;
     return 0;
 }
@@ -134,24 +138,10 @@ acme_client_directory(struct acme_client *c, const struct acme_directory **dir)
 
 /* ---- the client --------------------------------------------------------- */
 
-static long
-elapsed_ms(const struct acme *a)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (now.tv_sec - a->start.tv_sec) * 1000L + (now.tv_nsec - a->start.tv_nsec) / 1000000L;
-}
-
-static long
-deadline_ms(const struct acme *a)
-{
-    return (long)(a->cfg->timeout_s ? a->cfg->timeout_s : 120) * 1000L;
-}
-
 long
 acme_time_left_ms(const struct acme *a)
 {
-    return deadline_ms(a) - elapsed_ms(a);
+    return http_time_left_ms(a->http);
 }
 
 /*
@@ -171,9 +161,10 @@ poll_wait(struct acme *a, long retry_after, long *backoff_ms, const char *what)
         if (ra > wait)
             wait = ra;
     }
-    if (elapsed_ms(a) + wait > deadline_ms(a)) {
-        err_runtime("E_TIMEOUT", "%s: still not done after %ld s (deadline)", what,
-            deadline_ms(a) / 1000);
+    if (wait >= acme_time_left_ms(a)) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "%s: still not done", what);
+        http_deadline_passed(a->http, msg);
         return -1;
     }
     verbose("%s: waiting %ld ms", what, wait);
@@ -529,20 +520,16 @@ static int
 order_new(struct acme *a, const char *const *names, size_t n, char **url,
     struct acme_order *o)
 {
-    json_t *p = json_pack("{s:[]}", "identifiers"), *ids;
+    /* RFC 9773 §5: "replaces" only for a CA that speaks ARI. */
+    const char *replaces = a->dir->renewal_info != NULL ? a->cfg->replaces : NULL;
     char *payload = NULL, *san = NULL;
     struct http_response r = { 0 };
     int rc = -1;
 
-    if (p == NULL)
+    if ((payload = acme_order_payload(names, n, replaces)) == NULL)
         goto oom;
-    ids = json_object_get(p, "identifiers");
-    for (size_t i = 0; i < n; i++)
-        if (json_array_append_new(ids, json_pack("{s:s, s:s}", "type", "dns",
-            "value", names[i])) != 0)
-            goto oom;
-    if ((payload = json_dumps(p, JSON_COMPACT)) == NULL)
-        goto oom;
+    if (replaces != NULL)
+        verbose("order: replaces %s (ARI)", replaces);
     if (acme_post(a, a->dir->new_order, payload, false, ACME_BODY_CAP,
         "application/json", &r) != 0)
         goto out;
@@ -575,7 +562,6 @@ out:
     if (rc != 0)
         acme_order_clear(o);
     http_response_clear(&r);
-    json_decref(p);
     free(payload);
     free(san);
     return rc;
@@ -658,12 +644,56 @@ out:
     return rc;
 }
 
-/* Tell the server each challenge is ready, then poll the authorizations. */
-static int
-authz_complete(struct acme *a, struct pending *p, size_t n)
+/*
+ * The order went invalid while its authorizations were being validated:
+ * report the first failed challenge with the CA's reason (a few requests
+ * more, on the failure path only), else the order's own error.
+ */
+static void
+authz_report_failure(struct acme *a, const struct pending *p, size_t n,
+    const struct acme_order *o)
 {
+    const char *want = a->cfg->challenge == ACME_HTTP01 ? "http-01" : "dns-01";
+
+    for (size_t i = 0; i < n; i++) {
+        struct http_response r;
+        struct acme_authz az;
+        const char *why = NULL;
+
+        if (fetch(a, p[i].authz_url, "authorization", &r) != 0)
+            return;
+        if (acme_parse_authz(r.body, r.body_len, a->allow_http, &az) != 0) {
+            http_response_clear(&r);
+            return;
+        }
+        http_response_clear(&r);
+        if (az.status != ACME_S_PENDING && az.status != ACME_S_VALID) {
+            for (size_t k = 0; k < az.n_chall && why == NULL; k++)
+                if (strcmp(az.chall[k].type, want) == 0)
+                    why = az.chall[k].error;
+            err_runtime("E_ACME_CHALLENGE", "authorization %s%s is %s: %s: %s",
+                p[i].wildcard ? "*." : "", p[i].name, acme_status_name(az.status), want,
+                why ? why : "no reason given");
+            acme_authz_clear(&az);
+            return;
+        }
+        acme_authz_clear(&az);
+    }
+    err_runtime("E_ACME", "order is %s: %s", acme_status_name(o->status),
+        o->error ? o->error : "no reason given");
+}
+
+/*
+ * Tell the server each challenge is ready, then poll the order (not each
+ * authorization, RFC 8555 §7.1.6) until it leaves "pending": *o is then
+ * the order as last fetched from url.
+ */
+static int
+authz_complete(struct acme *a, struct pending *p, size_t n, const char *url,
+    struct acme_order *o)
+{
+    const char *want = a->cfg->challenge == ACME_HTTP01 ? "http-01" : "dns-01";
     long backoff = ACME_POLL_START_MS, retry_after = -1;
-    size_t left = n;
 
     for (size_t i = 0; i < n; i++) {
         struct http_response r;
@@ -683,50 +713,31 @@ authz_complete(struct acme *a, struct pending *p, size_t n)
         }
         http_response_clear(&r);
     }
-    while (left > 0) {
+    while (o->status == ACME_S_PENDING) {
         if (poll_wait(a, retry_after, &backoff, "authorizations") != 0)
             return -1;
-        retry_after = -1;
-        for (size_t i = 0; i < n; i++) {
-            struct http_response r;
-            struct acme_authz az;
-            const char *want = a->cfg->challenge == ACME_HTTP01 ? "http-01" : "dns-01";
-
-            if (p[i].done)
-                continue;
-            if (fetch(a, p[i].authz_url, "authorization", &r) != 0)
-                return -1;
-            if (acme_parse_authz(r.body, r.body_len, a->allow_http, &az) != 0) {
-                http_response_clear(&r);
-                return -1;
-            }
-            if (r.retry_after > retry_after)
-                retry_after = r.retry_after;
-            http_response_clear(&r);
-            if (az.status == ACME_S_VALID) {
-                progress("authorization %s%s: valid (%s)", p[i].wildcard ? "*." : "",
-                    p[i].name, want);
-                p[i].done = true;
-                left--;
-            } else if (az.status != ACME_S_PENDING) {
-                const char *why = NULL;
-                for (size_t k = 0; k < az.n_chall && why == NULL; k++)
-                    if (strcmp(az.chall[k].type, want) == 0)
-                        why = az.chall[k].error;
-                err_runtime("E_ACME_CHALLENGE", "authorization %s%s is %s: %s: %s",
-                    p[i].wildcard ? "*." : "", p[i].name, acme_status_name(az.status), want,
-                    why ? why : "no reason given");
-                acme_authz_clear(&az);
-                return -1;
-            }
-            acme_authz_clear(&az);
-        }
+        acme_order_clear(o);
+        if (fetch_order(a, url, o, &retry_after) != 0)
+            return -1;
     }
+    if (o->status == ACME_S_INVALID) {
+        authz_report_failure(a, p, n, o);
+        return -1;
+    }
+    /* Ready, processing or valid: every authorization is valid. */
+    for (size_t i = 0; i < n; i++)
+        progress("authorization %s%s: valid (%s)", p[i].wildcard ? "*." : "", p[i].name,
+            want);
     return 0;
 }
 
+/*
+ * Answer the order's pending authorizations and wait until the order
+ * leaves "pending" (*o is refreshed).  A dns-01 propagation wait
+ * ([ca] dns-wait) moves the run's deadline by as much.
+ */
 static int
-authorize(struct acme *a, const struct acme_order *o)
+authorize(struct acme *a, const char *url, struct acme_order *o)
 {
     struct pending *p = NULL;
     struct acme_responder *rs = NULL;
@@ -736,7 +747,7 @@ authorize(struct acme *a, const struct acme_order *o)
     if (authz_collect(a, o, &p, &n) != 0)
         return -1;
     if (n == 0) {
-        rc = 0;
+        rc = authz_complete(a, p, 0, url, o);   /* all valid already: wait for "ready" */
         goto out;
     }
     if (a->cfg->challenge == ACME_HTTP01 && a->cfg->http_listen == NULL &&
@@ -748,8 +759,17 @@ authorize(struct acme *a, const struct acme_order *o)
         err_input("E_PROFILE", "dns-01 needs dns-hook");
         goto out;
     }
-    if (acme_challenges_publish(a, p, n, &rs) == 0)
-        rc = authz_complete(a, p, n);
+    if (acme_challenges_publish(a, p, n, &rs) == 0) {
+        if (a->cfg->challenge == ACME_DNS01 && a->cfg->dns_wait_s > 0) {
+            struct timespec ts = { .tv_sec = a->cfg->dns_wait_s };
+            progress("dns-01: waiting %u s for the records to propagate ([ca] dns-wait)",
+                a->cfg->dns_wait_s);
+            while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+                ;
+            http_extend_deadline(a->http, (long)a->cfg->dns_wait_s * 1000L);
+        }
+        rc = authz_complete(a, p, n, url, o);
+    }
     acme_challenges_unpublish(a, p, n, rs);
 out:
     acme_pending_free(p, n);
@@ -847,7 +867,6 @@ acme_issue(struct acme_client *c, const struct acme_config *cfg,
     int rc = -1, r;
 
     *chain_pem = NULL;
-    clock_gettime(CLOCK_MONOTONIC, &a.start);
     if (n_names == 0) {
         err_input("E_NAMES", "no names to order a certificate for");
         return -1;
@@ -863,17 +882,14 @@ acme_issue(struct acme_client *c, const struct acme_config *cfg,
     for (;;) {
         switch (o.status) {
         case ACME_S_PENDING:
-            if (!authorized) {
-                if (authorize(&a, &o) != 0)
-                    goto out;
-                authorized = true;
-                retry_after = -1;   /* look again at once */
-                backoff = ACME_POLL_START_MS;
-                break;
-            }
-            if (poll_wait(&a, retry_after, &backoff, "order") != 0)
+            if (authorized) {
+                err_runtime("E_ACME", "order is still pending after its authorizations");
                 goto out;
-            break;
+            }
+            if (authorize(&a, order_url, &o) != 0)
+                goto out;
+            authorized = true;
+            continue;   /* o is the order as last polled */
         case ACME_S_READY:
             if (finalized) {
                 err_runtime("E_ACME", "order is still ready after finalize");
