@@ -356,6 +356,26 @@ Test(values, durations)
     cr_assert_eq(profile_bool("YES", &v), -1);
 }
 
+Test(values, ca_times)
+{
+    BAD("[ca]\ntimeout = 0\n", "E_PROFILE_VALUE", 2, "[ca] timeout: '0' is not a time from 1 s");
+    BAD("[ca]\ntimeout = 2 min\n", "E_PROFILE_VALUE", 2, "[ca] timeout");
+    BAD("[ca]\ntimeout = 2d\n", "E_PROFILE_VALUE", 2, "to 1 day");
+    BAD("[ca]\ndns-wait = -5\n", "E_PROFILE_VALUE", 2, "[ca] dns-wait: '-5' is not a time from 0");
+
+    uint64_t s;
+    cr_assert_eq(profile_seconds("15", &s), 0);
+    cr_assert_eq(s, 15);
+    cr_assert_eq(profile_seconds("2m", &s), 0);
+    cr_assert_eq(s, 120);
+    cr_assert_eq(profile_seconds("0", &s), 0);
+    cr_assert_eq(s, 0);
+    cr_assert_eq(profile_seconds("86400", &s), 0);
+    cr_assert_eq(profile_seconds("86401", &s), -1);
+    cr_assert_eq(profile_seconds("", &s), -1);
+    cr_assert_eq(profile_seconds(NULL, &s), -1);
+}
+
 Test(profile, unreadable_file)
 {
     struct profile *p = (struct profile *)1;
