@@ -82,8 +82,9 @@ struct acme_config {
  *     names, not invalid, not gone), else a new one, whose URL is saved
  *     there at once so an interrupted run resumes it.
  *  3. Each pending authorization: the configured challenge is set up
- *     (responder, webroot files or dns-hook add), answered and polled; the
- *     setup is always undone (dns-hook remove runs even after failures).
+ *     (responder, webroot files or dns-hook add, then cfg->dns_wait_s) and
+ *     answered; the order is polled until it leaves "pending"; the setup is
+ *     always undone (dns-hook remove runs even after failures).
  *  4. make_csr(arg, &der, &len) is called once the order is ready (never for
  *     an order that was already finalized); the DER is freed by acme_issue.
  *  5. Poll until valid; download the PEM chain (leaf first).

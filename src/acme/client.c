@@ -516,23 +516,51 @@ out:
     return rc;
 }
 
+/* POST newOrder for names (with "replaces" when not NULL): as acme_post(). */
+static int
+order_post(struct acme *a, const char *const *names, size_t n, const char *replaces,
+    struct http_response *r)
+{
+    char *payload = acme_order_payload(names, n, replaces);
+    int rc;
+
+    if (payload == NULL) {
+        err_runtime("E_NOMEM", "out of memory");
+        return -1;
+    }
+    if (replaces != NULL)
+        verbose("order: replaces %s (ARI)", replaces);
+    rc = acme_post(a, a->dir->new_order, payload, false, ACME_BODY_CAP, "application/json", r);
+    free(payload);
+    return rc;
+}
+
+/*
+ * A new order, its URL saved at once.  A renewal's order names the
+ * certificate it replaces (RFC 9773 §5) when the CA speaks ARI; a CA that
+ * refuses that (already replaced, another account...) is asked again
+ * without it, so "replaces" can never block a renewal.
+ */
 static int
 order_new(struct acme *a, const char *const *names, size_t n, char **url,
     struct acme_order *o)
 {
-    /* RFC 9773 §5: "replaces" only for a CA that speaks ARI. */
     const char *replaces = a->dir->renewal_info != NULL ? a->cfg->replaces : NULL;
-    char *payload = NULL, *san = NULL;
+    char *san = NULL;
     struct http_response r = { 0 };
     int rc = -1;
 
-    if ((payload = acme_order_payload(names, n, replaces)) == NULL)
-        goto oom;
-    if (replaces != NULL)
-        verbose("order: replaces %s (ARI)", replaces);
-    if (acme_post(a, a->dir->new_order, payload, false, ACME_BODY_CAP,
-        "application/json", &r) != 0)
+    if (order_post(a, names, n, replaces, &r) != 0)
         goto out;
+    if (replaces != NULL && r.status >= 400 && r.status < 500) {
+        char *why = acme_problem_format(r.body, r.body_len, NULL);
+        warnmsg("the CA refused an order replacing the current certificate (%s); ordering "
+            "without \"replaces\"", why ? why : "no problem document");
+        free(why);
+        http_response_clear(&r);
+        if (order_post(a, names, n, NULL, &r) != 0)
+            goto out;
+    }
     if (r.status != 201) {
         acme_report_response("new order", &r);
         goto out;
@@ -555,20 +583,17 @@ order_new(struct acme *a, const char *const *names, size_t n, char **url,
     *url = r.location;
     r.location = NULL;  /* transferred */
     rc = 0;
-    goto out;
-oom:
-    err_runtime("E_NOMEM", "out of memory");
 out:
     if (rc != 0)
         acme_order_clear(o);
     http_response_clear(&r);
-    free(payload);
     free(san);
     return rc;
 }
 
+/* Send the CSR; *o becomes the order the answer carries, *retry_after its Retry-After. */
 static int
-finalize(struct acme *a, struct acme_order *o,
+finalize(struct acme *a, struct acme_order *o, long *retry_after,
     int (*make_csr)(void *arg, uint8_t **der, size_t *len), void *arg)
 {
     uint8_t *der = NULL;
@@ -596,6 +621,7 @@ finalize(struct acme *a, struct acme_order *o,
     acme_order_clear(o);
     if (acme_parse_order(r.body, r.body_len, a->allow_http, o) != 0)
         goto out;
+    *retry_after = r.retry_after;
     rc = 0;
 out:
     http_response_clear(&r);
@@ -686,7 +712,7 @@ acme_issue(struct acme_client *c, const struct acme_config *cfg,
                 err_runtime("E_ACME", "order is still ready after finalize");
                 goto out;
             }
-            if (finalize(&a, &o, make_csr, arg) != 0)
+            if (finalize(&a, &o, &retry_after, make_csr, arg) != 0)
                 goto out;
             finalized = true;
             backoff = ACME_POLL_START_MS;

@@ -636,17 +636,20 @@ check "ARI: the bad cache entry is gone from the state" bash -c 'jq -e "(.ari //
 check "ARI: token unchanged" test "$(snapshot)" = "$before"
 
 # The renewal's newOrder names the certificate it replaces (RFC 9773 §5), only when
-# the CA offers ARI; the stand-in refuses both orders, then Pebble completes the renewal.
+# the CA offers ARI; refused, it is asked again without (the stand-in refuses every
+# order), and Pebble then completes the renewal.
 : >"$T/ari.log.orders"
 ari_start "2000-01-01T00:00:00Z,2000-01-02T00:00:00Z"
 renew
 expect_rc 1 "replaces: the stand-in refuses the order"
 check "replaces: newOrder carried the old certificate's CertID" test "$(sed -n 1p "$T/ari.log.orders")" = "replaces=$certid"
+check "replaces: refused, the order is asked again without it" test "$(sed -n 2p "$T/ari.log.orders")" = "replaces=-"
+expect_err "ordering without \"replaces\"" "replaces: the refusal is a warning"
 ari_stop
 ari_start -
 renew --force
 expect_rc 1 "replaces: without renewalInfo, the stand-in refuses the order"
-check "replaces: without ARI newOrder has no replaces" test "$(sed -n 2p "$T/ari.log.orders")" = "replaces=-"
+check "replaces: without ARI, one newOrder and no replaces" test "$(sed -n '3,$p' "$T/ari.log.orders")" = "replaces=-"
 ari_stop
 renew
 expect_rc 0 "replaces: Pebble completes the pending renewal"
