@@ -363,17 +363,16 @@ Test(values, ca_times)
     BAD("[ca]\ntimeout = 2d\n", "E_PROFILE_VALUE", 2, "to 1 day");
     BAD("[ca]\ndns-wait = -5\n", "E_PROFILE_VALUE", 2, "[ca] dns-wait: '-5' is not a time from 0");
 
-    uint64_t s;
-    cr_assert_eq(profile_seconds("15", &s), 0);
-    cr_assert_eq(s, 15);
-    cr_assert_eq(profile_seconds("2m", &s), 0);
-    cr_assert_eq(s, 120);
-    cr_assert_eq(profile_seconds("0", &s), 0);
-    cr_assert_eq(s, 0);
-    cr_assert_eq(profile_seconds("86400", &s), 0);
-    cr_assert_eq(profile_seconds("86401", &s), -1);
-    cr_assert_eq(profile_seconds("", &s), -1);
-    cr_assert_eq(profile_seconds(NULL, &s), -1);
+    static const struct { const char *v; int rc; uint64_t secs; } cases[] = {
+        { "15", 0, 15 }, { "2m", 0, 120 }, { "0", 0, 0 }, { "86400", 0, 86400 },
+        { "86401", -1, 0 }, { "", -1, 0 }, { NULL, -1, 0 },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint64_t s = 0;
+        cr_assert_eq(profile_seconds(cases[i].v, &s), cases[i].rc, "%s", cases[i].v);
+        if (cases[i].rc == 0)
+            cr_assert_eq(s, cases[i].secs, "%s", cases[i].v);
+    }
 }
 
 Test(profile, unreadable_file)
