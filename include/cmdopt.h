@@ -26,6 +26,7 @@ enum cmdopt_id {
     CMDOPT_PIN_FILE,                /* --pin-file PATH */
     CMDOPT_ALLOW_FINAL_TRY,         /* --allow-final-pin-try */
     CMDOPT_TOKEN,                   /* --token URI */
+    CMDOPT_PROFILE,                 /* --profile F (into spec->profile) */
     CMDOPT_OWN,                     /* a command's own ids start here */
 };
 
@@ -68,6 +69,7 @@ struct cmdopt_spec {
     enum cmdopt_style style;
     struct token_opts *token;       /* gets --token and CMDOPT_TOKEN_ROWS; NULL: none */
     bool *json;                     /* set by --json (may be set before the call); NULL: none */
+    const char **profile;           /* gets --profile (CMDOPT_PROFILE); NULL: none */
     /* Every other id, with its argument (NULL for a flag): 0, or -1 after reporting. */
     int (*on_opt)(int id, const char *arg, void *ctx);
     void *ctx;

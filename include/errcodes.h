@@ -21,6 +21,7 @@
     X(E_INPUT, 2, "input error with no more specific code") \
     X(E_RUNTIME, 1, "runtime failure with no more specific code") \
     X(E_NOMEM, 1, "out of memory") \
+    X(E_NO_CORE, 1, "core dumps could not be switched off at start") \
     /* profile file */ \
     X(E_PROFILE_READ, 2, "the profile cannot be read, or is too large") \
     X(E_PROFILE_SYNTAX, 2, "profile syntax error (section header, key = value)") \
@@ -63,7 +64,9 @@
     X(E_TOKEN, 1, "the token failed or returned something unusable") \
     X(E_NO_PIN, 2, "the token needs a PIN and no PIN source gave one") \
     X(E_PIN, 2, "the PIN given is empty or could not be read") \
-    X(E_PIN_FILE, 2, "the PIN file cannot be used (unreadable, not a regular file, mode)") \
+    X(E_PIN_FILE, 2, "the PIN file cannot be used (unreadable, not a regular file)") \
+    X(E_PIN_FILE_MODE, 2, "the PIN file can be read by others or written by group/others") \
+    X(E_TERMINAL, 1, "the terminal cannot be put in no-echo mode for the PIN prompt") \
     X(E_PIN_INCORRECT, 1, "the token rejected the PIN (never retried)") \
     X(E_PIN_LOCKED, 1, "the user PIN is locked") \
     X(E_PIN_FINAL_TRY, 1, "one PIN attempt left; refused without --allow-final-pin-try") \
@@ -76,7 +79,8 @@
     X(E_LABEL_IMMUTABLE, 1, "the token refuses to change labels") \
     X(E_NO_KEY, 1, "no key with this label on the token") \
     X(E_AMBIGUOUS_KEY, 1, "several keys match") \
-    X(E_KEY, 1, "a key on the token is malformed or unusable") \
+    X(E_KEY, 1, "a key on the token is malformed, of an unsupported type or unusable") \
+    X(E_KEY_MISMATCH, 1, "the key on the token is of another type than the profile asks") \
     X(E_UNSUPPORTED, 1, "the token cannot generate this key type") \
     X(E_KEYGEN, 1, "key generation on the token failed") \
     X(E_KEY_UNSAFE, 1, "a key is not sensitive and never-extractable") \
@@ -86,7 +90,8 @@
     /* certificates and files */ \
     X(E_CERT_FILE, 2, "a certificate file is unreadable, corrupt or truncated") \
     X(E_CERT_KEY, 1, "the certificate is not for the key") \
-    X(E_CERT, 1, "a certificate is unusable (names, validity, EKU, encoding)") \
+    X(E_CERT, 1, "a certificate is unusable (validity, EKU, CA flag, encoding)") \
+    X(E_CERT_NAMES, 1, "the certificate's names differ from the plan") \
     X(E_CHAIN, 1, "the chain does not link to the certificate") \
     X(E_FILE, 1, "a file or directory cannot be written or read") \
     /* CA and network */ \
@@ -100,7 +105,8 @@
     X(E_NETWORK, 1, "the CA cannot be reached") \
     X(E_TLS, 1, "TLS with the CA failed") \
     X(E_HTTP_SIZE, 1, "a response larger than allowed") \
-    X(E_HTTP_LISTEN, 2, "the http-01 responder cannot listen there") \
+    X(E_HTTP_LISTEN, 2, "[ca] http-listen is not a usable HOST:PORT") \
+    X(E_HTTP_RESPONDER, 1, "the http-01 responder cannot listen or start") \
     X(E_ACME, 1, "the CA returned an ACME problem") \
     X(E_ACME_RESPONSE, 1, "the CA returned a malformed response") \
     X(E_ACME_CHALLENGE, 1, "the CA could not validate a challenge") \

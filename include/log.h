@@ -38,6 +38,8 @@ void err_runtime(const char *code, const char *fmt, ...)
 int err_exit_code(void);
 /* Forget the last error (used where a failure is handled and not fatal). */
 void err_clear(void);
+/* Report "out of memory" (E_NOMEM, exit 1) and return -1, for allocation failures. */
+int err_nomem(void);
 /* Print {"error": {"code": ..., "message": ...}} on stdout for --json. */
 void err_print_json(void);
 /* Record a pre-built JSON error object (planner errors carry more keys). */

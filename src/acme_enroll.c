@@ -103,7 +103,7 @@ acme_enroll_check(struct enroll *e)
         long port = colon ? strtol(colon + 1, &end, 10) : 0;
         if (colon == NULL || colon == p->ca.http_listen || end == colon + 1 || *end != '\0' ||
             port < 1 || port > 65535) {
-            err_input("E_LISTEN", "%s: [ca] http-listen = %s: expected HOST:PORT", p->name,
+            err_input("E_HTTP_LISTEN", "%s: [ca] http-listen = %s: expected HOST:PORT", p->name,
                 p->ca.http_listen);
             return -1;
         }

@@ -105,9 +105,9 @@ int
 cmd_enroll(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "profile", required_argument, NULL, 'p' },
-        { "json", no_argument, NULL, 'j' },
-        { "help", no_argument, NULL, 'h' },
+        { "profile", required_argument, NULL, CMDOPT_PROFILE },
+        { "json", no_argument, NULL, CMDOPT_JSON },
+        { "help", no_argument, NULL, CMDOPT_HELP },
         CMDOPT_TOKEN_ROWS,
         { NULL, 0, NULL, 0 },
     };
@@ -115,25 +115,13 @@ cmd_enroll(int argc, char **argv)
     const char *profile = NULL;
     bool json = false;
     struct enroll e = { 0 };
-    int c, rc = EXIT_DONE;
+    const struct cmdopt_spec spec = { .longopts = opts, .usage = usage, .token = &over,
+        .json = &json, .profile = &profile };
+    int rc;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-        if (cmdopt_token(c, optarg, &over))
-            continue;
-        switch (c) {
-        case 'p': profile = optarg; break;
-        case 'j': json = true; break;
-        case 'h': fputs(usage, stdout); return EXIT_DONE;
-        default:
-            cmdopt_usage_error("unknown or incomplete option %s", argv[optind - 1]);
-            return cmdopt_fail(json);
-        }
-    }
-    if (optind < argc) {
-        cmdopt_usage_error("unexpected argument %s", argv[optind]);
-        return cmdopt_fail(json);
-    }
+    if ((rc = cmdopt_parse(argc, argv, &spec)) != CMDOPT_RUN)
+        return rc;
+    rc = EXIT_DONE;
     if (profile == NULL) {
         cmdopt_usage_error("--profile is required");
         return cmdopt_fail(json);

@@ -170,7 +170,7 @@ cmd_plan(int argc, char **argv)
     }
     if (plan_build(p, &pl) == -1) {
         if (pl == NULL) {
-            err_runtime("E_MEMORY", "out of memory");
+            err_runtime("E_NOMEM", "out of memory");
             rc = EXIT_RUNTIME;
         } else {
             report_error(p, pl, json);
@@ -180,7 +180,7 @@ cmd_plan(int argc, char **argv)
     }
     if (json) {
         if ((j = plan_to_json(pl)) == NULL || (text = json_dumps(j, 0)) == NULL) {
-            err_runtime("E_MEMORY", "out of memory");
+            err_runtime("E_NOMEM", "out of memory");
             rc = EXIT_RUNTIME;
             goto out;
         }

@@ -72,7 +72,7 @@ scan_cb(struct token *tok, struct token_key *key, void *arg)
         (strncmp(l + n, ".pending.", 9) != 0 && strncmp(l + n, ".retired.", 9) != 0))
         return 0;
     if ((hex = hex_encode(id, idlen)) == NULL)
-        return -1;
+        return err_nomem();
     if (!recorded(s->st, hex))
         json_array_append_new(s->unmanaged, json_pack("{s:s, s:s}", "label", l, "id", hex));
     free(hex);
@@ -240,9 +240,9 @@ int
 cmd_status(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "profile", required_argument, NULL, 'p' },
-        { "json", no_argument, NULL, 'j' },
-        { "help", no_argument, NULL, 'h' },
+        { "profile", required_argument, NULL, CMDOPT_PROFILE },
+        { "json", no_argument, NULL, CMDOPT_JSON },
+        { "help", no_argument, NULL, CMDOPT_HELP },
         CMDOPT_TOKEN_ROWS,
         { NULL, 0, NULL, 0 },
     };
@@ -251,26 +251,15 @@ cmd_status(int argc, char **argv)
     bool json = false;
     struct renew_ctx ctx = { .lockfd = -1 };
     json_t *j = NULL;
-    int c, rc = EXIT_DONE;
+    const struct cmdopt_spec spec = { .longopts = opts, .usage = usage, .token = &over,
+        .json = &json, .profile = &profile };
+    int rc;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-        if (cmdopt_token(c, optarg, &over))
-            continue;
-        switch (c) {
-        case 'p': profile = optarg; break;
-        case 'j': json = true; break;
-        case 'h': fputs(usage, stdout); return EXIT_DONE;
-        default:
-            cmdopt_usage_error("unknown or incomplete option %s", argv[optind - 1]);
-            return cmdopt_fail(json);
-        }
-    }
-    if (optind < argc || profile == NULL) {
-        if (optind < argc)
-            cmdopt_usage_error("unexpected argument %s", argv[optind]);
-        else
-            cmdopt_usage_error("--profile is required");
+    if ((rc = cmdopt_parse(argc, argv, &spec)) != CMDOPT_RUN)
+        return rc;
+    rc = EXIT_DONE;
+    if (profile == NULL) {
+        cmdopt_usage_error("--profile is required");
         return cmdopt_fail(json);
     }
     if (renew_setup(profile, &over, RENEW_FOR_STATUS, false, &ctx) == -1 ||

@@ -71,6 +71,10 @@ cmdopt_parse(int argc, char **argv, const struct cmdopt_spec *spec)
         }
         if (spec->token != NULL && cmdopt_token(c, optarg, spec->token))
             continue;
+        if (c == CMDOPT_PROFILE && spec->profile != NULL) {
+            *spec->profile = optarg;
+            continue;
+        }
         if (c == '?' || c == ':' || spec->on_opt == NULL)
             return refuse(spec, c, argv[optind - 1]);
         if (spec->on_opt(c, optarg, spec->ctx) == -1)

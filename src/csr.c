@@ -463,7 +463,7 @@ cert_check_chain(X509 *leaf, STACK_OF(X509) *chain)
             char *s = NULL;
             X509_NAME *n = X509_get_subject_name(issuer);
             s = X509_NAME_oneline(n, NULL, 0);
-            err_input("E_CHAIN", "chain certificate %d (%s) did not issue the certificate "
+            err_runtime("E_CHAIN", "chain certificate %d (%s) did not issue the certificate "
                 "before it; the chain does not link", i + 1, s ? s : "?");
             OPENSSL_free(s);
             ERR_clear_error();
@@ -489,7 +489,7 @@ cert_check_names(X509 *cert, const struct plan *plan)
         GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
         /* The plan has DNS names only: an IP, URI or e-mail SAN is an extra name. */
         if (g->type != GEN_DNS) {
-            err_runtime("E_NAMES", "the certificate carries a non-DNS subjectAltName (type %d), "
+            err_runtime("E_CERT_NAMES", "the certificate carries a non-DNS subjectAltName (type %d), "
                 "which is not in the plan", g->type);
             goto out;
         }
@@ -497,7 +497,7 @@ cert_check_names(X509 *cert, const struct plan *plan)
         size_t slen = (size_t)ASN1_STRING_length(s);
         const char *data = (const char *)ASN1_STRING_get0_data(s);
         if (memchr(data, '\0', slen) != NULL) {
-            err_runtime("E_NAMES", "the certificate carries a DNS name with a NUL byte");
+            err_runtime("E_CERT_NAMES", "the certificate carries a DNS name with a NUL byte");
             goto out;
         }
         char *name = strndup(data, slen);
@@ -508,7 +508,7 @@ cert_check_names(X509 *cert, const struct plan *plan)
                 *c = (char)(*c - 'A' + 'a');
         for (size_t j = 0; j < nhave; j++)
             if (strcmp(have[j], name) == 0) {
-                err_runtime("E_NAMES", "the certificate names %s twice", name);
+                err_runtime("E_CERT_NAMES", "the certificate names %s twice", name);
                 free(name);
                 goto out;
             }
@@ -519,7 +519,7 @@ cert_check_names(X509 *cert, const struct plan *plan)
         for (size_t j = 0; j < nhave && !found; j++)
             found = strcmp(have[j], plan->sans[i].name) == 0;
         if (!found) {
-            err_runtime("E_NAMES", "the certificate lacks %s, which the plan requires (%s)",
+            err_runtime("E_CERT_NAMES", "the certificate lacks %s, which the plan requires (%s)",
                 plan->sans[i].name, plan->sans[i].src.rule);
             goto out;
         }
@@ -530,7 +530,7 @@ cert_check_names(X509 *cert, const struct plan *plan)
         for (size_t i = 0; i < plan->nsans && !found; i++)
             found = strcmp(have[j], plan->sans[i].name) == 0;
         if (!found) {
-            err_runtime("E_NAMES", "the certificate names %s, which is not in the plan", have[j]);
+            err_runtime("E_CERT_NAMES", "the certificate names %s, which is not in the plan", have[j]);
             goto out;
         }
     }
@@ -539,7 +539,7 @@ cert_check_names(X509 *cert, const struct plan *plan)
         char cn[256] = "";
         X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof(cn));
         if (strcasecmp(cn, plan->cn) != 0) {
-            err_runtime("E_NAMES", "the certificate's CN is %s, the plan's is %s", cn, plan->cn);
+            err_runtime("E_CERT_NAMES", "the certificate's CN is %s, the plan's is %s", cn, plan->cn);
             goto out;
         }
     }

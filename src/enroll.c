@@ -88,7 +88,7 @@ enroll_key(struct enroll *e, enum enroll_key_mode mode)
         return -1;
     }
     if (token_key_type(e->key) != type) {
-        err_runtime("E_KEY_TYPE", "key %s on token %s is %s, but the profile asks for %s",
+        err_runtime("E_KEY_MISMATCH", "key %s on token %s is %s, but the profile asks for %s",
             label, token_label(e->tok), token_key_type_name(e->key), e->plan->key);
         return -1;
     }
@@ -127,7 +127,7 @@ output_pems(X509 *leaf, STACK_OF(X509) *chain, char **pem, size_t *len)
             cert_pem_append(sk_X509_value(chain, i), &pem[2], &len[2]) == -1)
             return -1;
     if (pem[1] == NULL && (pem[1] = strdup("")) == NULL)
-        return -1;
+        return err_nomem();
     return 0;
 }
 

@@ -420,7 +420,7 @@ jws_eab(const char *eab_kid, const uint8_t *hmac_key, size_t hmac_len,
     }
     if (HMAC(EVP_sha256(), hmac_key, (int)hmac_len, (const unsigned char *)input,
         strlen(input), mac, &maclen) == NULL) {
-        err_runtime("E_EAB", "EAB: HMAC-SHA256 failed");
+        err_runtime("E_CRYPTO", "EAB: HMAC-SHA256 failed");
         goto out;
     }
     if ((s64 = b64url_encode(mac, maclen)) == NULL ||

@@ -69,6 +69,13 @@ err_clear(void)
     last.json = NULL;
 }
 
+int
+err_nomem(void)
+{
+    err_runtime("E_NOMEM", "out of memory");
+    return -1;
+}
+
 void
 err_set_json(const char *json_text)
 {

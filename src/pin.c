@@ -145,7 +145,7 @@ pin_prompt(const char *prompt, struct pin **out)
         sigaction(sigs[i], &sa, &old[i]);
     /* Never read a PIN with echo on. */
     if (tcsetattr(fd, TCSAFLUSH, &quiet) == -1) {
-        err_runtime("E_PIN", "cannot turn off echo on the terminal; not reading the PIN");
+        err_runtime("E_TERMINAL", "cannot turn off echo on the terminal; not reading the PIN");
         goto out;
     }
     (void)!write(fd, prompt, strlen(prompt));

@@ -15,6 +15,7 @@
 
 #include "keytype.h"
 #include "plan_int.h"
+#include "log.h"
 
 #define CN_MAX 64           /* RFC 5280 ub-common-name */
 
@@ -354,7 +355,7 @@ plan_build(const struct profile *p, struct plan **out)
 
     *out = NULL;
     if ((b.pl = calloc(1, sizeof(*b.pl))) == NULL)
-        return -1;
+        return err_nomem();
     if (p->has_names || p->names.subject != NULL || p->names.sans != NULL)
         build_names(&b);
     else if (edge_given(p))

@@ -551,7 +551,7 @@ handler(void *user, const char *section, const char *name, const char *value)
         return 0;
     slot = (char **)(void *)((char *)c->p + f->off);
     if ((*slot = strdup(value)) == NULL) {
-        ctx_error(c, "E_PROFILE_MEMORY", "out of memory");
+        ctx_error(c, "E_NOMEM", "out of memory");
         return 0;
     }
     c->p->lines[i] = c->line;
@@ -570,7 +570,7 @@ profile_load_mem(const char *name, const char *buf, size_t len, struct profile *
     if ((p = calloc(1, sizeof(*p))) == NULL ||
         (p->lines = calloc(NFIELDS, sizeof(*p->lines))) == NULL ||
         (p->name = strdup(name)) == NULL) {
-        err_runtime("E_MEMORY", "%s: out of memory", name);
+        err_runtime("E_NOMEM", "%s: out of memory", name);
         profile_free(p);
         return -1;
     }
@@ -583,7 +583,7 @@ profile_load_mem(const char *name, const char *buf, size_t len, struct profile *
     c.p = p;
     rc = ini_parse_stream(reader, &c, handler, &c);
     if (rc < 0 && c.err_code == NULL) {
-        err_runtime("E_MEMORY", "%s: inih could not allocate its line buffer", name);
+        err_runtime("E_NOMEM", "%s: inih could not allocate its line buffer", name);
         profile_free(p);
         return -1;
     }

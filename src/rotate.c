@@ -560,8 +560,10 @@ step_switch(struct rotate *r)
                 r->label);
         st->labels_immutable = true;
         free(st->current_id);
-        if ((st->current_id = strdup(t->pending_id)) == NULL)
+        if ((st->current_id = strdup(t->pending_id)) == NULL) {
+            err_nomem();
             goto out;
+        }
         old_label = old ? token_key_label(old) : NULL;
     } else {
         free(st->current_id);
@@ -774,7 +776,11 @@ rotate_housekeeping(struct rotate *r, json_t *destroyed)
             continue;
         }
         free(st->destroying_id);
-        if ((st->destroying_id = strdup(e->id)) == NULL || state_save(st) == -1)
+        if ((st->destroying_id = strdup(e->id)) == NULL) {
+            err_nomem();
+            goto out;
+        }
+        if (state_save(st) == -1)
             goto out;
         fault_point("destroy");
         if (hex_decode(e->id, &id, &idlen) == -1)

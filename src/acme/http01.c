@@ -210,18 +210,18 @@ acme_responder_start(const char *listen_addr, const struct acme_http01 *items, s
         setsockopt(rs->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
         bind(rs->lfd, res->ai_addr, res->ai_addrlen) == -1 || listen(rs->lfd, 16) == -1 ||
         getsockname(rs->lfd, (struct sockaddr *)&ss, &sslen) == -1) {
-        err_runtime("E_HTTP_LISTEN", "http-01 responder on %s: %s", listen_addr,
+        err_runtime("E_HTTP_RESPONDER", "http-01 responder on %s: %s", listen_addr,
             strerror(errno));
         goto fail;
     }
     rs->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                               : ((struct sockaddr_in *)&ss)->sin_port);
     if (pipe2(rs->stop, O_CLOEXEC) == -1) {
-        err_runtime("E_HTTP_LISTEN", "pipe: %s", strerror(errno));
+        err_runtime("E_HTTP_RESPONDER", "pipe: %s", strerror(errno));
         goto fail;
     }
     if ((e = pthread_create(&rs->thread, NULL, responder_main, rs)) != 0) {
-        err_runtime("E_HTTP_LISTEN", "http-01 responder thread: %s", strerror(e));
+        err_runtime("E_HTTP_RESPONDER", "http-01 responder thread: %s", strerror(e));
         goto fail;
     }
     freeaddrinfo(res);

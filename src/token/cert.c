@@ -259,7 +259,7 @@ token_relabel_key(struct token *tok, struct token_key *key, const char *label)
         }
     }
     if ((copy = strdup(label)) == NULL)
-        return -1;
+        return err_nomem();
     free(key->label);
     key->label = copy;
     free(key->uri);

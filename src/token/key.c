@@ -139,7 +139,7 @@ load_public(struct token *tok, struct token_key *key, CK_KEY_TYPE kt)
         }
     } else {
         snprintf(key->type_name, sizeof(key->type_name), "keytype-0x%lx", kt);
-        err_runtime("E_KEY_TYPE", "key %s: key type 0x%lx is not supported", key->label, kt);
+        err_runtime("E_KEY", "key %s: key type 0x%lx is not supported", key->label, kt);
         goto out;
     }
     rc = 0;
@@ -173,12 +173,12 @@ tok_finish_key(struct token *tok, struct token_key *key)
     SHA256(der, (size_t)len, md);
     OPENSSL_free(der);
     if ((hex = hex_encode(md, sizeof(md))) == NULL)
-        return -1;
+        return err_nomem();
     memcpy(key->spki_sha256, hex, 65);
     free(hex);
 
     if ((uri = p11_kit_uri_new()) == NULL)
-        return -1;
+        return err_nomem();
     ti = p11_kit_uri_get_token_info(uri);
     memcpy(ti->label, tok->info.label, sizeof(ti->label));
     memcpy(ti->serialNumber, tok->info.serialNumber, sizeof(ti->serialNumber));
@@ -220,8 +220,10 @@ tok_load_key(struct token *tok, CK_OBJECT_HANDLE priv, struct token_key **out)
         goto fail;
     if (tok_get_attr(tok, priv, CKA_LABEL, (uint8_t **)&key->label, &(size_t){ 0 }) == -1)
         goto fail;
-    if (key->label == NULL && (key->label = strdup("")) == NULL)
+    if (key->label == NULL && (key->label = strdup("")) == NULL) {
+        err_nomem();
         goto fail;
+    }
     rv = tok->fn->C_GetAttributeValue(tok->session, priv, small, 2);
     if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID) {
         err_runtime("E_TOKEN", "key %s: C_GetAttributeValue: %s", key->label, token_rv_text(rv));

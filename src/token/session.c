@@ -438,7 +438,7 @@ token_matches_uri(const struct token *tok, const char *s, char **object)
 
     *object = NULL;
     if (uri == NULL)
-        return -1;
+        return err_nomem();
     if (strncmp(s, "pkcs11:", 7) != 0 ||
         (r = p11_kit_uri_parse(s, P11_KIT_URI_FOR_ANY, uri)) != P11_KIT_URI_OK) {
         char *shown = uri_redact(s);

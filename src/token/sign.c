@@ -84,7 +84,7 @@ token_sign(struct token *tok, const struct token_key *key, const char *digest,
         mech.mechanism = CKM_EDDSA;
         break;
     default:
-        err_runtime("E_KEY_TYPE", "key %s: cannot sign with a %s key", key->label,
+        err_runtime("E_KEY", "key %s: cannot sign with a %s key", key->label,
             key->type_name);
         return -1;
     }

@@ -43,5 +43,8 @@ for doc in README.md doc/p11enroll.1; do
     [ -z "$undoc" ] && ok "$doc documents every code" || not_ok "$doc lacks:$undoc"
 done
 
+scripts/errcodes-doc --check && ok "README.md and doc/p11enroll.1 tables equal the registry" \
+    || not_ok "README.md or doc/p11enroll.1 differ from include/errcodes.h (run scripts/errcodes-doc)"
+
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]
