@@ -105,6 +105,7 @@ fi
 
 # One deadline for the whole run (finding 4): exit 1 (above), one line naming it.
 if [ -n "$TIMEOUT" ] && [ -e "$T/err-slow-badnonce" ]; then
+  # shellcheck disable=SC2016 # expanded by the inner bash
   check "slow-badnonce: one line naming the deadline" bash -c \
     '[ "$(grep -c deadline "$1")" -eq 1 ] && grep -q "deadline passed (\[ca\] timeout = $2 s)" "$1"' _ "$T/err-slow-badnonce" "$TIMEOUT"
 fi
