@@ -30,6 +30,7 @@ struct acme_server {
                                        acme_client_new(), for every request and
                                        wait (ARI included); 0: 120 */
     bool allow_http;                /* tests only: permit a plain-http directory */
+    const char *allow_origins;      /* [ca] allow-origins: other origins the CA may use */
 };
 
 #define ACME_DEFAULT_TIMEOUT_S 120

@@ -52,6 +52,7 @@ struct profile {
         char *type, *directory, *ca_bundle, *contact, *account_key;
         char *eab_kid, *eab_hmac_file, *challenge, *http_listen, *webroot;
         char *dns_hook, *timeout, *dns_wait;
+        char *allow_origins;    /* other origins the CA may send URLs for, "," separated */
     } ca;
     struct {                    /* [output] */
         char *cert, *chain, *fullchain, *state_dir;
@@ -61,6 +62,7 @@ struct profile {
     } renewal;
     struct {                    /* [hooks] */
         char *deploy;
+        char *csr_ready;        /* renew with [ca] type = manual: the CSR is written */
     } hooks;
 
     bool has_edge, has_names;   /* the section header was present */

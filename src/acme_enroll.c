@@ -101,10 +101,10 @@ acme_enroll_check(struct enroll *e)
         const char *colon = strrchr(p->ca.http_listen, ':');
         char *end = NULL;
         long port = colon ? strtol(colon + 1, &end, 10) : 0;
-        if (colon == NULL || colon == p->ca.http_listen || end == colon + 1 || *end != '\0' ||
-            port < 1 || port > 65535) {
-            err_input("E_HTTP_LISTEN", "%s: [ca] http-listen = %s: expected HOST:PORT", p->name,
-                p->ca.http_listen);
+        /* An empty HOST (":80") listens on all addresses, as documented. */
+        if (colon == NULL || end == colon + 1 || *end != '\0' || port < 1 || port > 65535) {
+            err_input("E_HTTP_LISTEN", "%s: [ca] http-listen = %s: expected [HOST]:PORT",
+                p->name, p->ca.http_listen);
             return -1;
         }
     }
@@ -139,6 +139,7 @@ acme_enroll_client(struct enroll *e)
     struct acme_server srv = {
         .directory_url = e->prof->ca.directory,
         .ca_bundle = e->prof->ca.ca_bundle,
+        .allow_origins = e->prof->ca.allow_origins,
     };
     uint64_t secs;
 
@@ -303,10 +304,13 @@ warn_subject_cn(const struct enroll *e, X509 *leaf)
     char cn[256] = "";
 
     X509_NAME_get_text_by_NID(X509_get_subject_name(leaf), NID_commonName, cn, sizeof(cn));
-    if (e->plan->kind != PLAN_NAMES && strcasecmp(cn, e->plan->cn) != 0)
+    if (e->plan->kind != PLAN_NAMES && strcasecmp(cn, e->plan->cn) != 0) {
+        char *clean = sanitize(cn, sizeof(cn));    /* the CA's text */
         warnmsg("the CA set the subject CN to %s, not %s (R-E3: Lync/SfB Edge expect the "
-            "Access Edge FQDN as subject); the SANs are as planned", cn[0] ? cn : "(none)",
-            e->plan->cn);
+            "Access Edge FQDN as subject); the SANs are as planned",
+            clean && clean[0] ? clean : "(none)", e->plan->cn);
+        free(clean);
+    }
 }
 
 int

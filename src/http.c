@@ -328,7 +328,10 @@ perform(struct http *h, const char *method, const char *url, size_t cap,
     }
     if (rc != CURLE_OK) {
         char *u = sanitize(url, 256);
-        const char *why = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
+        /* curl's text may quote the server's certificate (its CN): cleaned like all server text. */
+        char *clean = sanitize(h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc),
+            CURL_ERROR_SIZE);
+        const char *why = clean ? clean : "?";
         if (x.too_big || rc == CURLE_FILESIZE_EXCEEDED)
             err_runtime("E_HTTP_SIZE", "%s %s: response larger than %zu bytes",
                 method, u ? u : "?", cap);
@@ -342,6 +345,7 @@ perform(struct http *h, const char *method, const char *url, size_t cap,
             err_runtime("E_TIMEOUT", "%s %s: timed out: %s", method, u ? u : "?", why);
         else
             err_runtime("E_NETWORK", "%s %s: %s", method, u ? u : "?", why);
+        free(clean);
         free(u);
         goto out;
     }

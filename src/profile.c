@@ -43,6 +43,7 @@ extern int ini_max_line;
 
 enum check {
     CK_NONE,
+    CK_ORIGINS,
     CK_KEYTYPE,
     CK_BOOL,
     CK_HASH,
@@ -116,6 +117,7 @@ static const struct field {
     { "ca", "dns-hook", F(ca.dns_hook), CK_NONE },
     { "ca", "timeout", F(ca.timeout), CK_TIMEOUT },
     { "ca", "dns-wait", F(ca.dns_wait), CK_SECONDS },
+    { "ca", "allow-origins", F(ca.allow_origins), CK_ORIGINS },
     { "output", "cert", F(output.cert), CK_NONE },
     { "output", "chain", F(output.chain), CK_NONE },
     { "output", "fullchain", F(output.fullchain), CK_NONE },
@@ -125,6 +127,7 @@ static const struct field {
     { "renewal", "retire-after", F(renewal.retire_after), CK_DURATION },
     { "renewal", "jitter", F(renewal.jitter), CK_DURATION },
     { "hooks", "deploy", F(hooks.deploy), CK_NONE },
+    { "hooks", "csr-ready", F(hooks.csr_ready), CK_NONE },
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 
@@ -443,6 +446,28 @@ profile_fraction(const char *v, unsigned *num, unsigned *den)
     return 0;
 }
 
+/*
+ * [ca] allow-origins: a comma-separated list of https origins
+ * (https://host[:port], a trailing '/' at most).  0 or -1 (reported).
+ */
+static int
+check_origins(struct ctx *c, const struct field *f, const char *v)
+{
+    char item[512], origin[512];
+
+    for (const char *p = v; (p = list_next(p, item, sizeof(item))) != NULL;) {
+        const char *path = strstr(item, "://");
+        path = path ? path + 3 + strcspn(path + 3, "/?#") : item;
+        if (strncmp(item, "https://", 8) != 0 || (*path && strcmp(path, "/") != 0) ||
+            url_origin(item, origin, sizeof(origin)) == -1) {
+            ctx_error(c, "E_PROFILE_VALUE", "[%s] %s: '%.64s' is not an https origin "
+                "(https://host[:port])", f->section, f->key, item);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Check a value of a key whose spelling is already defined; 0 or -1 (reported). */
 static int
 check_value(struct ctx *c, const struct field *f, const char *v)
@@ -483,6 +508,8 @@ check_value(struct ctx *c, const struct field *f, const char *v)
             "[%s] %s: '%.64s' is neither a fraction A/B below 1 nor a duration "
             "(0, or a number with s, m, h or d)", f->section, f->key, v);
         return -1;
+    case CK_ORIGINS:
+        return check_origins(c, f, v);
     case CK_COUNTRY:
         if (strlen(v) == 2 && ((v[0] | 0x20) >= 'a' && (v[0] | 0x20) <= 'z') &&
             ((v[1] | 0x20) >= 'a' && (v[1] | 0x20) <= 'z'))

@@ -1,7 +1,11 @@
-/* text.c - text helpers: hex, sanitising untrusted text, wiping, redacting PKCS#11 URIs. */
+/*
+ * text.c - text helpers: hex, sanitising untrusted text, wiping, redacting
+ * PKCS#11 URIs, the origin of a URL.
+ */
 #include "text.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -68,6 +72,13 @@ fail:
     return -1;
 }
 
+/* The one rule for untrusted text: printable ASCII stays, any other byte becomes '?'. */
+static char
+clean_byte(unsigned char c)
+{
+    return (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+}
+
 char *
 sanitize(const char *in, size_t max)
 {
@@ -75,12 +86,20 @@ sanitize(const char *in, size_t max)
     char *s = malloc(n + 1);
     if (s == NULL)
         return NULL;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)in[i];
-        s[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-    }
+    for (size_t i = 0; i < n; i++)
+        s[i] = clean_byte((unsigned char)in[i]);
     s[n] = '\0';
     return s;
+}
+
+void
+sanitize_cat(char *buf, size_t size, const char *in)
+{
+    size_t n = strlen(buf);
+
+    for (; in != NULL && *in && n + 1 < size; in++)
+        buf[n++] = clean_byte((unsigned char)*in);
+    buf[n] = '\0';
 }
 
 void
@@ -208,4 +227,73 @@ uri_redact(const char *uri)
 unparsable:
     free(out);
     return strdup(URI_UNPARSABLE);
+}
+
+/*
+ * RFC 6454 origin of an http(s) URL, the way a browser compares them:
+ * scheme and host lower-cased, the default port made explicit.  A URL with
+ * user information ('@' before the path) has no usable origin.
+ */
+int
+url_origin(const char *url, char *buf, size_t size)
+{
+    const char *host, *end, *colon, *port = NULL;
+    bool https;
+    size_t hlen;
+    long pnum;
+
+    if (url == NULL)
+        return -1;
+    if (strncasecmp(url, "https://", 8) == 0)
+        https = true, host = url + 8;
+    else if (strncasecmp(url, "http://", 7) == 0)
+        https = false, host = url + 7;
+    else
+        return -1;
+    end = host + strcspn(host, "/?#");
+    if (memchr(host, '@', (size_t)(end - host)) != NULL)
+        return -1;
+    colon = host[0] == '[' ? memchr(host, ']', (size_t)(end - host)) : host;
+    if (colon == NULL)
+        return -1;
+    colon = memchr(colon, ':', (size_t)(end - colon));
+    hlen = (size_t)((colon != NULL ? colon : end) - host);
+    if (hlen == 0)
+        return -1;
+    if (colon != NULL) {
+        char *stop;
+        port = colon + 1;
+        pnum = strtol(port, &stop, 10);
+        if (stop != end || port == end || *port == '-' || *port == '+' || pnum < 1 ||
+            pnum > 65535)
+            return -1;
+    } else {
+        pnum = https ? 443 : 80;
+    }
+    if ((size_t)snprintf(buf, size, "%s://%.*s:%ld", https ? "https" : "http", (int)hlen, host,
+            pnum) >= size)
+        return -1;
+    for (char *c = buf; *c; c++)
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c - 'A' + 'a');
+    return 0;
+}
+
+const char *
+list_next(const char *p, char *item, size_t size)
+{
+    size_t n;
+    const char *s, *e;
+
+    if (p == NULL || *p == '\0')
+        return NULL;
+    n = strcspn(p, ",");
+    s = p;
+    e = p + n;
+    while (s < e && (*s == ' ' || *s == '\t'))
+        s++;
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+        e--;
+    snprintf(item, size, "%.*s", (int)(e - s), s);
+    return p + n + (p[n] == ',');
 }

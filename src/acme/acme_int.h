@@ -27,6 +27,7 @@
 /* One per run: one HTTP handle (one TLS connection) and one directory fetch. */
 struct acme_client {
     char *directory_url;
+    char *allow_origins;        /* [ca] allow-origins, or NULL */
     bool allow_http;
     struct http *http;
     struct acme_directory dir;
@@ -70,6 +71,15 @@ const char *acme_status_name(enum acme_status s);
  * is tried again by the next call.
  */
 int acme_client_directory(struct acme_client *c, const struct acme_directory **dir);
+
+/*
+ * 0 when `url` (NULL: nothing to check) has the directory's origin or one
+ * of [ca] allow-origins; else -1 after reporting E_ACME_ORIGIN (exit 1),
+ * `what` naming the URL's role.  The _directory form checks every URL of
+ * a parsed directory.
+ */
+int acme_origin_check(const struct acme_client *c, const char *url, const char *what);
+int acme_origin_check_directory(const struct acme_client *c, const struct acme_directory *d);
 
 /* Report a failed response: its problem document, else its HTTP status. */
 void acme_report_response(const char *what, const struct http_response *r);

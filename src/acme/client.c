@@ -88,7 +88,11 @@ acme_client_new(const struct acme_server *srv, struct acme_client **out)
         return -1;
     }
     if ((c = calloc(1, sizeof(*c))) == NULL ||
-        (c->directory_url = strdup(srv->directory_url)) == NULL) {
+        (c->directory_url = strdup(srv->directory_url)) == NULL ||
+        (srv->allow_origins != NULL &&
+            (c->allow_origins = strdup(srv->allow_origins)) == NULL)) {
+        if (c != NULL)
+            free(c->directory_url);
         free(c);
         err_runtime("E_NOMEM", "out of memory");
         return -1;
@@ -112,6 +116,7 @@ acme_client_free(struct acme_client *c)
     acme_directory_clear(&c->dir);
     http_free(c->http);
     free(c->directory_url);
+    free(c->allow_origins);
     free(c);
 }
 
@@ -126,7 +131,8 @@ acme_client_directory(struct acme_client *c, const struct acme_directory **dir)
             return -1;
         if (r.status != 200)
             acme_report_response("ACME directory", &r);
-        else if (acme_parse_directory(r.body, r.body_len, c->allow_http, &c->dir) == 0)
+        else if (acme_parse_directory(r.body, r.body_len, c->allow_http, &c->dir) == 0 &&
+            acme_origin_check_directory(c, &c->dir) == 0)
             c->have_dir = true;
         http_response_clear(&r);
         if (!c->have_dir)
@@ -251,6 +257,8 @@ acme_post(struct acme *a, const char *url, const char *payload, bool use_jwk,
 {
     char type[128];
 
+    if (acme_origin_check(a->client, url, "request URL") != 0)
+        return -1;
     for (int attempt = 0;; attempt++) {
         char *body = NULL;
         int rc;
@@ -399,6 +407,8 @@ account_request(struct acme *a, bool only_existing)
         err_runtime("E_ACME_RESPONSE", "newAccount: no acceptable Location for the account");
         goto out;
     }
+    if (acme_origin_check(a->client, r.location, "newAccount Location") != 0)
+        goto out;
     a->kid = r.location;
     r.location = NULL;  /* transferred */
     san = sanitize(a->kid, 256);
@@ -569,6 +579,8 @@ order_new(struct acme *a, const char *const *names, size_t n, char **url,
         err_runtime("E_ACME_RESPONSE", "new order: no acceptable Location for the order");
         goto out;
     }
+    if (acme_origin_check(a->client, r.location, "new order Location") != 0)
+        goto out;
     if (acme_parse_order(r.body, r.body_len, a->allow_http, o) != 0)
         goto out;
     if (!acme_order_names_match(o, names, n)) {

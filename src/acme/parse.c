@@ -158,18 +158,6 @@ get_status(json_t *obj, const char *what, enum acme_status *out)
     return 0;
 }
 
-/* Append sanitised text to a bounded buffer. */
-static void
-cat_clean(char *buf, size_t size, const char *s)
-{
-    size_t n = strlen(buf);
-    for (; s != NULL && *s && n + 1 < size; s++) {
-        unsigned char c = (unsigned char)*s;
-        buf[n++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-    }
-    buf[n] = '\0';
-}
-
 static const char *
 short_type(const char *type)
 {
@@ -194,34 +182,34 @@ problem_from_json(json_t *p)
     detail = json_string_value(json_object_get(p, "detail"));
     if (type == NULL && detail == NULL)
         return NULL;
-    cat_clean(buf, sizeof(buf), type ? short_type(type) : "about:blank");
+    sanitize_cat(buf, sizeof(buf), type ? short_type(type) : "about:blank");
     if (detail != NULL) {
-        cat_clean(buf, sizeof(buf), ": ");
-        cat_clean(buf, sizeof(buf), detail);
+        sanitize_cat(buf, sizeof(buf), ": ");
+        sanitize_cat(buf, sizeof(buf), detail);
     }
     subs = json_object_get(p, "subproblems");
     if (json_is_array(subs) && json_array_size(subs) > 0) {
-        cat_clean(buf, sizeof(buf), " (subproblems: ");
+        sanitize_cat(buf, sizeof(buf), " (subproblems: ");
         json_array_foreach(subs, i, sp) {
             json_t *id = json_object_get(sp, "identifier");
             if (i >= 10) {
-                cat_clean(buf, sizeof(buf), "; ...");
+                sanitize_cat(buf, sizeof(buf), "; ...");
                 break;
             }
             if (i > 0)
-                cat_clean(buf, sizeof(buf), "; ");
+                sanitize_cat(buf, sizeof(buf), "; ");
             if (json_is_object(id)) {
-                cat_clean(buf, sizeof(buf), json_string_value(json_object_get(id, "type")));
-                cat_clean(buf, sizeof(buf), " ");
-                cat_clean(buf, sizeof(buf), json_string_value(json_object_get(id, "value")));
-                cat_clean(buf, sizeof(buf), ": ");
+                sanitize_cat(buf, sizeof(buf), json_string_value(json_object_get(id, "type")));
+                sanitize_cat(buf, sizeof(buf), " ");
+                sanitize_cat(buf, sizeof(buf), json_string_value(json_object_get(id, "value")));
+                sanitize_cat(buf, sizeof(buf), ": ");
             }
-            cat_clean(buf, sizeof(buf),
+            sanitize_cat(buf, sizeof(buf),
                 short_type(json_string_value(json_object_get(sp, "type"))));
-            cat_clean(buf, sizeof(buf), ": ");
-            cat_clean(buf, sizeof(buf), json_string_value(json_object_get(sp, "detail")));
+            sanitize_cat(buf, sizeof(buf), ": ");
+            sanitize_cat(buf, sizeof(buf), json_string_value(json_object_get(sp, "detail")));
         }
-        cat_clean(buf, sizeof(buf), ")");
+        sanitize_cat(buf, sizeof(buf), ")");
     }
     return strdup(buf);
 }

@@ -20,6 +20,7 @@
 #include <openssl/param_build.h>
 #include <openssl/sha.h>
 
+#include "tokenfam.h"
 #include "util.h"
 
 /* The curve OID in CKA_EC_PARAMS -> OpenSSL NID (or NID_ED25519). */
@@ -61,6 +62,13 @@ ec_point(const uint8_t *v, size_t len, size_t rawlen, const uint8_t **pt)
     if (rawlen >= 128 && rawlen < 256 && len == rawlen + 3 && v[0] == 0x04 && v[1] == 0x81 &&
         v[2] == rawlen) {
         *pt = v + 3;
+        return 0;
+    }
+    /* tpm2-pkcs11 1.9.0 writes the P-521 point's length (133) in short
+     * form: 04 85 <133 bytes>, invalid DER but unambiguous. */
+    if (rawlen >= 128 && rawlen < 256 && len == rawlen + 2 && v[0] == 0x04 &&
+        v[1] == rawlen) {
+        *pt = v + 2;
         return 0;
     }
     return -1;
@@ -247,8 +255,10 @@ tok_load_key(struct token *tok, CK_OBJECT_HANDLE priv, struct token_key **out)
     if ((n = tok_find_objects(tok, tmpl, 2, found, 2)) == -1)
         goto fail;
     if (n == 0) {
-        err_runtime("E_KEY", "key %s on token %s has no public key object with the same CKA_ID",
-            key->label, tok->label);
+        err_runtime("E_KEY", "key %s on token %s has no public key object with the same CKA_ID%s",
+            key->label, tok->label, tok->family != NULL && tok->family->no_public_key_object
+            ? " (this token keeps the public key only in its certificate, which p11enroll "
+              "cannot use yet)" : "");
         goto fail;
     }
     if (n > 1) {
@@ -418,13 +428,14 @@ token_key_id(const struct token_key *key, size_t *len)
 int
 token_key_flags(struct token *tok, const struct token_key *key, struct token_key_flags *out)
 {
-    CK_BBOOL v[5] = { 0 };
-    CK_ATTRIBUTE a[5] = {
+    CK_BBOOL v[8] = { 0 };
+    CK_ATTRIBUTE a[8] = {
         { CKA_SENSITIVE, &v[0], 1 }, { CKA_ALWAYS_SENSITIVE, &v[1], 1 },
         { CKA_EXTRACTABLE, &v[2], 1 }, { CKA_NEVER_EXTRACTABLE, &v[3], 1 },
-        { CKA_LOCAL, &v[4], 1 },
+        { CKA_LOCAL, &v[4], 1 }, { CKA_DECRYPT, &v[5], 1 }, { CKA_UNWRAP, &v[6], 1 },
+        { CKA_DERIVE, &v[7], 1 },
     };
-    CK_RV rv = tok->fn->C_GetAttributeValue(tok->session, key->priv, a, 5);
+    CK_RV rv = tok->fn->C_GetAttributeValue(tok->session, key->priv, a, 8);
 
     memset(out, 0, sizeof(*out));
     if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID) {
@@ -436,6 +447,10 @@ token_key_flags(struct token *tok, const struct token_key *key, struct token_key
     out->always_sensitive = a[1].ulValueLen == 1 && v[1];
     out->extractable = a[2].ulValueLen != 1 || v[2];
     out->never_extractable = a[3].ulValueLen == 1 && v[3];
-    out->local = a[4].ulValueLen == 1 && v[4];
+    out->local = (a[4].ulValueLen == 1 && v[4]) || key->generated;
+    out->local_unrecorded = !out->local && tok->family != NULL && tok->family->no_cka_local;
+    out->decrypt = a[5].ulValueLen == 1 && v[5];
+    out->unwrap = a[6].ulValueLen == 1 && v[6];
+    out->derive = a[7].ulValueLen == 1 && v[7];
     return 0;
 }

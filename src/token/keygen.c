@@ -10,6 +10,7 @@
 
 #include <openssl/rand.h>
 
+#include "tokenfam.h"
 #include "util.h"
 
 /* DER OIDs for CKA_EC_PARAMS. */
@@ -75,8 +76,10 @@ keygen_template(const struct keytype *type, const char *label, const uint8_t *id
         { CKA_KEY_TYPE, &t->kt, sizeof(t->kt) },
         { CKA_TOKEN, &t->yes, 1 },
         { CKA_PRIVATE, &t->no, 1 },
-        { CKA_VERIFY, &t->yes, 1 },
-        { CKA_ENCRYPT, &t->no, 1 },
+        /* No CKA_VERIFY / CKA_ENCRYPT: a TPM couples them to the private
+         * key's CKA_DECRYPT / CKA_SIGN and fails on any contradiction
+         * (tokens/tpm2-pkcs11.conf, usage-coupling).  The public object is
+         * never used on the token: OpenSSL verifies. */
         { CKA_WRAP, &t->no, 1 },
         { CKA_LABEL, (void *)label, strlen(label) },
         { CKA_ID, (void *)id, idlen },
@@ -152,6 +155,11 @@ keygen_precheck(struct token *tok, const struct keytype *type, const char *label
         err_runtime("E_UNSUPPORTED", "token %s cannot generate %s", tok->label, type->name);
         return -1;
     }
+    if (!tok_family_offers(tok->family, type->name)) {
+        err_runtime("E_UNSUPPORTED", "token %s cannot generate %s: not usable on a %s token "
+            "(see `p11enroll tokens`)", tok->label, type->name, tok->family->name);
+        return -1;
+    }
     if (label == NULL || *label == '\0') {
         err_input("E_LABEL", "a key needs a non-empty label");
         return -1;
@@ -185,7 +193,10 @@ keygen_precheck(struct token *tok, const struct keytype *type, const char *label
 /*
  * After generating: trust, but verify.  Read back what the token actually
  * did; a pair whose protection flags or key type are not what was asked
- * for is destroyed.  0 and *out, or -1 after reporting.
+ * for is destroyed.  CKA_LOCAL is not required here: these are the handles
+ * C_GenerateKeyPair itself returned, so the key was generated on the token
+ * whatever the token says (NSS never sets it).  0 and *out, or -1 after
+ * reporting.
  */
 static int
 keygen_verify(struct token *tok, const struct keytype *type, const char *label,
@@ -195,13 +206,13 @@ keygen_verify(struct token *tok, const struct keytype *type, const char *label,
     struct token_key probe = { .priv = priv, .label = (char *)label };
 
     if (token_key_flags(tok, &probe, &f) == -1 || !f.sensitive || f.extractable ||
-        !f.always_sensitive || !f.never_extractable || !f.local) {
+        !f.always_sensitive || !f.never_extractable) {
         destroy_pair(tok, priv, pub);
         err_clear();
         err_runtime("E_KEY_UNSAFE", "token %s did not honour the key's protection (sensitive %d, "
-            "extractable %d, always sensitive %d, never extractable %d, local %d); "
+            "extractable %d, always sensitive %d, never extractable %d); "
             "the new pair was destroyed", tok->label, f.sensitive, f.extractable,
-            f.always_sensitive, f.never_extractable, f.local);
+            f.always_sensitive, f.never_extractable);
         return -1;
     }
     if (tok_load_key(tok, priv, out) == -1) {
@@ -216,7 +227,27 @@ keygen_verify(struct token *tok, const struct keytype *type, const char *label,
         destroy_pair(tok, priv, pub);
         return -1;
     }
+    (*out)->generated = true;
     return 0;
+}
+
+/*
+ * C_GenerateKeyPair failed.  A TPM used without a resource manager keeps
+ * the transient objects of the failed call (tpm2-pkcs11.conf,
+ * objects-left-loaded); no handle came back, so nothing can be destroyed
+ * here: say how to recover.  The caller's token_close() closes the session
+ * and finalises the module.
+ */
+static void
+keygen_failed(struct token *tok, const struct keytype *type, CK_RV rv)
+{
+    const char *hint = "";
+
+    if (tok->family != NULL && tok->family->objects_left_loaded)
+        hint = "; this token may keep the failed call's objects loaded: when it is used "
+            "without a resource manager, run tpm2_flushcontext -t before the next command";
+    err_runtime("E_KEYGEN", "token %s: generating %s failed: %s%s", tok->label, type->name,
+        token_rv_text(rv), hint);
 }
 
 int
@@ -236,8 +267,7 @@ token_keygen(struct token *tok, const struct keytype *type, const char *label,
     rv = tok->fn->C_GenerateKeyPair(tok->session, &t.mech, t.pub, t.npub, t.priv, t.npriv,
         &pub, &priv);
     if (rv != CKR_OK) {
-        err_runtime("E_KEYGEN", "token %s: generating %s failed: %s", tok->label, type->name,
-            token_rv_text(rv));
+        keygen_failed(tok, type, rv);
         return -1;
     }
     return keygen_verify(tok, type, label, priv, pub, out);

@@ -9,9 +9,11 @@
  */
 #include "token_int.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <p11-kit/uri.h>
 
@@ -110,6 +112,45 @@ tok_module_name(CK_FUNCTION_LIST *mod)
 }
 
 /*
+ * Before loading every registered module: keep the chatter of modules for
+ * absent hardware off the user's terminal.  libtpm2-pkcs11 (through
+ * libtss2 and its own log, which has no "off" level) prints a dozen ERROR
+ * lines at C_Initialize when there is no TPM: TSS2_LOG (unless the user set
+ * it) quiets libtss2, and without -v stderr goes to /dev/null while the
+ * modules start (they print then; p11enroll reports nothing in between).
+ * Returns the saved stderr for unquiet_modules(), or -1 (nothing to undo).
+ */
+static int
+quiet_modules(void)
+{
+    int saved, null;
+
+    setenv("TSS2_LOG", "all+NONE", 0);
+    if (util_verbosity() >= 1)
+        return -1;
+    fflush(stderr);
+    if ((null = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1)
+        return -1;
+    if ((saved = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3)) != -1 &&
+        dup2(null, STDERR_FILENO) == -1) {
+        close(saved);
+        saved = -1;
+    }
+    close(null);
+    return saved;
+}
+
+static void
+unquiet_modules(int saved)
+{
+    if (saved == -1)
+        return;
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+}
+
+/*
  * Load and initialise one module by path, or every module registered with
  * p11-kit.  A registered module that fails to start is skipped with a note
  * under -v: this machine may carry modules for absent hardware.
@@ -144,8 +185,10 @@ tok_modules_load(const char *path, CK_FUNCTION_LIST ***out)
         *out = mods;
         return 0;
     }
+    int saved = quiet_modules();
     loaded = p11_kit_modules_load(NULL, 0);
     if (loaded == NULL) {
+        unquiet_modules(saved);
         err_runtime("E_MODULE", "cannot load the PKCS#11 modules registered with p11-kit: %s",
             p11_kit_message() ? p11_kit_message() : "unknown error");
         return -1;
@@ -153,6 +196,7 @@ tok_modules_load(const char *path, CK_FUNCTION_LIST ***out)
     for (n = 0; loaded[n] != NULL; n++)
         ;
     if ((mods = calloc(n + 1, sizeof(*mods))) == NULL) {
+        unquiet_modules(saved);
         p11_kit_modules_release(loaded);
         err_runtime("E_NOMEM", "out of memory");
         return -1;
@@ -161,6 +205,7 @@ tok_modules_load(const char *path, CK_FUNCTION_LIST ***out)
     for (size_t i = 0; loaded[i] != NULL; i++) {
         char *name = tok_module_name(loaded[i]);
         if ((rv = p11_kit_module_initialize(loaded[i])) != CKR_OK) {
+            /* stderr is quiet unless -v: then this line shows. */
             verbose("module %s skipped: C_Initialize: %s", name, token_rv_text(rv));
             p11_kit_module_release(loaded[i]);
         } else {
@@ -168,6 +213,7 @@ tok_modules_load(const char *path, CK_FUNCTION_LIST ***out)
         }
         free(name);
     }
+    unquiet_modules(saved);
     free(loaded);               /* the array only; modules moved to mods */
     *out = mods;
     return 0;
@@ -197,6 +243,7 @@ tok_format_uri(const CK_TOKEN_INFO *info)
     if (uri == NULL)
         return NULL;
     memcpy(p11_kit_uri_get_token_info(uri), info, sizeof(*info));
+    tok_clean_info(p11_kit_uri_get_token_info(uri));  /* no %00 in the URI */
     if (p11_kit_uri_format(uri, P11_KIT_URI_FOR_TOKEN, &s) != P11_KIT_URI_OK)
         s = NULL;
     p11_kit_uri_free(uri);
@@ -310,14 +357,14 @@ collect_tokens(CK_FUNCTION_LIST **mods, P11KitUri *uri, struct candidate *all,
     *nall = *nmatch = 0;
     for (size_t m = 0; mods[m] != NULL; m++) {
         CK_INFO minfo;
-        CK_SLOT_ID slots[64];
-        CK_ULONG nslots = 64;
+        CK_SLOT_ID *slots;
+        CK_ULONG nslots;
         bool module_ok;
 
         if (mods[m]->C_GetInfo(&minfo) != CKR_OK)
             continue;
         module_ok = uri == NULL || p11_kit_uri_match_module_info(uri, &minfo);
-        if (mods[m]->C_GetSlotList(CK_TRUE, slots, &nslots) != CKR_OK)
+        if (tok_slot_list(mods[m], &slots, &nslots) == -1)
             continue;
         for (CK_ULONG s = 0; s < nslots; s++) {
             CK_TOKEN_INFO tinfo;
@@ -325,12 +372,14 @@ collect_tokens(CK_FUNCTION_LIST **mods, P11KitUri *uri, struct candidate *all,
             if (mods[m]->C_GetTokenInfo(slots[s], &tinfo) != CKR_OK ||
                 mods[m]->C_GetSlotInfo(slots[s], &sinfo) != CKR_OK)
                 continue;
+            tok_clean_info(&tinfo);
             if (*nall < MAX_CANDIDATES)
                 all[(*nall)++] = (struct candidate){ mods[m], slots[s], tinfo };
             if (module_ok && uri != NULL && p11_kit_uri_match_token_info(uri, &tinfo) &&
                 p11_kit_uri_match_slot_info(uri, &sinfo) && *nmatch < MAX_CANDIDATES)
                 match[(*nmatch)++] = (struct candidate){ mods[m], slots[s], tinfo };
         }
+        free(slots);
     }
     return 0;
 }
@@ -393,12 +442,7 @@ token_open(const struct token_opts *opts, struct token **out)
     tok->info = match[0].info;
     tok_padded(tok->label, tok->info.label, sizeof(tok->info.label));
     tok_padded(tok->serial, tok->info.serialNumber, sizeof(tok->info.serialNumber));
-    {
-        char manu[33], model[17];
-        tok_padded(manu, tok->info.manufacturerID, sizeof(tok->info.manufacturerID));
-        tok_padded(model, tok->info.model, sizeof(tok->info.model));
-        tok->family = tokenfam_match(manu, model);
-    }
+    tok->family = tok_family(tok->fn, &tok->info);
     if ((tok->uri = tok_format_uri(&tok->info)) == NULL) {
         err_runtime("E_NOMEM", "out of memory");
         goto fail;

@@ -46,6 +46,7 @@ struct token_key {
     char *uri;
     char spki_sha256[65];
     bool always_auth;
+    bool generated;               /* the handle came from C_GenerateKeyPair */
 };
 
 /* ---- session.c ------------------------------------------------------------ */
@@ -88,6 +89,20 @@ int tok_get_attr(struct token *tok, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type
 /* Does the token's slot offer `mech`?  Its info in *info when not NULL. */
 bool tok_have_mechanism(struct token *tok, CK_MECHANISM_TYPE mech, CK_MECHANISM_INFO *info);
 
+/* ---- modinfo.c ------------------------------------------------------------ */
+
+/* The module's present slots, as many as it has.  0 and *out (caller frees), or -1. */
+int tok_slot_list(CK_FUNCTION_LIST *fn, CK_SLOT_ID **out, CK_ULONG *n);
+/* The slot's mechanisms, as many as it has.  0 and *out (caller frees), or -1. */
+int tok_mechanism_list(CK_FUNCTION_LIST *fn, CK_SLOT_ID slot, CK_MECHANISM_TYPE **out,
+    CK_ULONG *n);
+/* Turn trailing NULs of the padded text fields into blanks, in place. */
+void tok_clean_info(CK_TOKEN_INFO *ti);
+/* The family (a tokens/ profile) of this module's token, or NULL; borrowed. */
+const struct token_family *tok_family(CK_FUNCTION_LIST *fn, const CK_TOKEN_INFO *ti);
+/* Does the family list `type` ("ec:p521") in keytypes?  True without a family or list. */
+bool tok_family_offers(const struct token_family *f, const char *type);
+
 /* ---- key.c ---------------------------------------------------------------- */
 
 /*
@@ -108,7 +123,7 @@ int tok_finish_key(struct token *tok, struct token_key *key);
  */
 struct keygen_template {
     CK_MECHANISM mech;
-    CK_ATTRIBUTE pub[11], priv[12];
+    CK_ATTRIBUTE pub[9], priv[12];
     CK_ULONG npub, npriv;
     /* storage the attributes point into */
     CK_BBOOL yes, no;
@@ -123,7 +138,7 @@ CK_MECHANISM_TYPE keygen_mechanism(const struct keytype *type);
 
 /*
  * Fill *t for a pair of `type` with this label and CKA_ID: public half on
- * the token, not private, verify only; private half token, private,
+ * the token, not private, no usage flags (the token's defaults); private half token, private,
  * sensitive, not extractable, sign only.  Pure: no I/O.
  */
 void keygen_template(const struct keytype *type, const char *label, const uint8_t *id,

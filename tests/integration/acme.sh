@@ -74,6 +74,16 @@ check "the deploy hook ran once, without the PIN" bash -c \
 check "the order state is gone after success" test ! -e "$T/state/acme-order.url"
 check "the account URL is kept in the state dir" grep -q '^https://127.0.0.1' "$T/state/acme-account.url"
 
+# -- http-listen = :PORT (no host): the responder listens on all addresses (issue 11, finding 9)
+acme_profile "$T/any.ini" edge-any ec:p256 http-01
+ini_set "$T/any.ini" ca http-listen ":$PEBBLE_HTTP_PORT"
+mkdir -p "$T/o-any"
+for f in cert chain fullchain; do ini_set "$T/any.ini" output "$f" "$T/o-any/$f.pem"; done
+ini_set "$T/any.ini" hooks deploy -
+run enroll --profile "$T/any.ini"
+expect_rc 0 "http-listen = :PORT is accepted and answers the CA"
+check "http-listen = :PORT: the leaf is written" verifies "$T/o-any/cert.pem"
+
 # -- dns-01 through a hook, RSA certificate key, the same account ----------------
 acme_profile "$T/rsa.ini" edge-rsa rsa:2048 dns-01
 run enroll --profile "$T/rsa.ini"

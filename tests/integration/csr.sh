@@ -156,6 +156,20 @@ make_ca "$T/ca2" "another CA"
 run import --token pkcs11:token=edge --cert "$T/edge-ec-p256.pem" --chain "$T/ca2/ca.pem"
 expect_rc 1 "a chain that does not link (a CA fault: exit 1, issue 11)"
 expect_err "the chain does not link" "chain message"
+# An expired certificate for the right key and names (issue 11, finding 3): a bad input
+# file, exit 2; the token and the [output] files keep what they had.
+openssl x509 -req -in "$T/edge-ec-p256.csr" -CA "$T/ca/ca.pem" -CAkey "$T/ca/ca.key" \
+  -CAcreateserial -days -1 -copy_extensions copyall -out "$T/expired.pem" 2>/dev/null
+run import --profile "$T/imp-edge-ec-p256.ini" --cert "$T/edge-ec-p256.pem" --chain "$T/ca/ca.pem"
+expect_rc 0 "expired: the good certificate is in place first"
+nexp=$(nobj); files1=$(cat "$T/o/"*.pem | sha256sum)
+run import --profile "$T/imp-edge-ec-p256.ini" --cert "$T/expired.pem" --chain "$T/ca/ca.pem" --json
+expect_rc 2 "an expired certificate is refused as bad input"
+expect_err "the certificate has expired (notAfter" "expired: the message says so"
+expect_out '"E_CERT_INVALID"' "expired: the JSON error code"
+check "expired: the token keeps its objects" test "$(nobj)" -eq "$nexp"
+check "expired: the [output] files keep the good certificate" test "$(cat "$T/o/"*.pem | sha256sum)" = "$files1"
+rm -f "$T/o/"*.pem   # the cases below start from no output files
 printf 'subjectAltName=DNS:webcon.contoso.com,DNS:sip.contoso.com\nextendedKeyUsage=serverAuth\n' >"$T/ext"
 issue_cert "$T/ca" "$T/edge-ec-p256.csr" "$T/fewer.pem" "$T/ext"
 run import --profile "$T/imp-edge-ec-p256.ini" --cert "$T/fewer.pem"

@@ -131,10 +131,12 @@ snapshot() { ptool --list-objects | grep -E 'label|ID' | sort; }
 run renew
 expect_rc 2 "renew without --profile"
 expect_err "--profile is required" "renew without --profile says why"
-cp "$P" "$T/manual.ini"; ini_set "$T/manual.ini" ca type manual
+# [ca] type = manual renews since issue 14 (renew_manual.sh); without a state dir it is
+# still a profile error that changes nothing.
+cp "$P" "$T/manual.ini"; ini_set "$T/manual.ini" ca type manual; ini_set "$T/manual.ini" output state-dir -
 run renew --profile "$T/manual.ini"
-expect_rc 2 "renew with [ca] type = manual"
-expect_err "renew needs [ca] type = acme" "manual CA: says why"
+expect_rc 2 "renew with [ca] type = manual and no state dir"
+expect_err "renew needs [output] state-dir" "manual CA: says why"
 run renew --profile "$P" --bogus
 expect_rc 2 "renew with an unknown option"
 
@@ -634,6 +636,15 @@ renew
 expect_rc 3 "ARI: a malformed cached window: renew still works (not due)"
 check "ARI: the bad cache entry is gone from the state" bash -c 'jq -e "(.ari // {}) | (.start // 0) >= 0" "$1" >/dev/null' _ "$T/state/renew.json"
 check "ARI: token unchanged" test "$(snapshot)" = "$before"
+# ARI cannot be fetched (the CA is down): one warning that names the cause, no error line
+# before it, no "(ARI0)" (issue 11, finding 9); renew-before decides.
+ini_set "$P" ca directory "https://127.0.0.1:$(free_port)/dir"
+renew --dry-run
+expect_rc 3 "ARI unreachable: renew-before decides (not due)"
+check "ARI unreachable: one warning line with the cause" bash -c \
+  '[ "$(grep -c "127.0.0.1" "$1")" = 1 ] && grep -q "renewal information (ARI): .*127.0.0.1.*; using renew-before" "$1"' _ "$T/err"
+expect_no_err "ARI0" "ARI unreachable: no \"(ARI0)\""
+ini_set "$P" ca directory "$PEBBLE_DIRECTORY"
 
 # The renewal's newOrder names the certificate it replaces (RFC 9773 §5), only when
 # the CA offers ARI; refused, it is asked again without (the stand-in refuses every

@@ -306,6 +306,10 @@ Test(values, enumerations)
     BAD("[edge]\nclient-auth = Yes\n", "E_PROFILE_VALUE", 2, "client-auth");
     BAD("[edge]\nsplit-av = 1\n", "E_PROFILE_VALUE", 2, "split-av");
     BAD("[renewal]\nrotate = on\n", "E_PROFILE_VALUE", 2, "rotate");
+    /* Issue 11 finding 7: [ca] allow-origins takes https origins only. */
+    BAD("[ca]\nallow-origins = https://a.example:8443, http://b.example\n", "E_PROFILE_VALUE", 2,
+        "'http://b.example' is not an https origin");
+    BAD("[ca]\nallow-origins = https://a.example/acme\n", "E_PROFILE_VALUE", 2, "allow-origins");
     BAD("[csr]\nhash = sha1\n", "E_PROFILE_VALUE", 2, "sha256, sha384, sha512");
     BAD("[ca]\ntype = est\n", "E_PROFILE_VALUE", 2, "acme, manual");
     BAD("[ca]\nchallenge = tls-alpn-01\n", "E_PROFILE_VALUE", 2, "http-01, dns-01");

@@ -134,3 +134,45 @@ Test(uri_redact, garbage_is_not_echoed)
     redacts("pin-value=1234;token=x", "(unparsable URI hidden)", "1234");
     redacts("token=x?pin-value=1234", "(unparsable URI hidden)", "1234");
 }
+
+/* Issue 11 finding 7: the origin the ACME client compares every CA URL with. */
+Test(url_origin, normalised_and_refused)
+{
+    static const struct { const char *url, *origin; } ok[] = {
+        { "https://ca.example.net/dir", "https://ca.example.net:443" },
+        { "HTTPS://CA.Example.NET:443/acme/order/1?x#y", "https://ca.example.net:443" },
+        { "https://127.0.0.1:14000", "https://127.0.0.1:14000" },
+        { "https://[::1]:8443/dir", "https://[::1]:8443" },
+        { "http://ca.example.net/dir", "http://ca.example.net:80" },
+    };
+    static const char *const bad[] = {
+        "ftp://ca.example.net/", "https://", "https:///dir", "https://ca:0/", "https://ca:65536/",
+        "https://ca:x/", "https://user@ca.example.net/", "https://[::1/", "ca.example.net",
+        "https://ca:-1/",
+    };
+    char buf[128];
+
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        cr_expect_eq(url_origin(ok[i].url, buf, sizeof(buf)), 0, "%s", ok[i].url);
+        cr_expect_str_eq(buf, ok[i].origin, "%s", ok[i].url);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        cr_expect_eq(url_origin(bad[i], buf, sizeof(buf)), -1, "%s", bad[i]);
+    /* 127.0.0.2 is another origin than 127.0.0.1 (the hostile CA's foreign-url). */
+    char other[128];
+    cr_assert_eq(url_origin("https://127.0.0.2:5/x", other, sizeof(other)), 0);
+    cr_assert_eq(url_origin("https://127.0.0.1:5/dir", buf, sizeof(buf)), 0);
+    cr_expect_str_neq(buf, other);
+}
+
+/* Issue 11 finding 5: sanitize() and sanitize_cat() are one rule. */
+Test(sanitize, one_rule_for_copies_and_appends)
+{
+    const char *in = "ok \x1b[31m\x07\x9b" "end";
+    char *s = sanitize(in, 100), buf[32] = "> ";
+
+    cr_assert_str_eq(s, "ok ?[31m??end");
+    sanitize_cat(buf, sizeof(buf), in);
+    cr_assert_str_eq(buf, "> ok ?[31m??end");
+    free(s);
+}
