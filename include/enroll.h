@@ -23,6 +23,8 @@ struct enroll {
     struct token_key *key;    /* NULL until enroll_key() */
     bool key_created;         /* this run generated the key */
     struct acme_client *acme; /* the run's ACME client (acme_enroll_client()), or NULL */
+    X509 *renewing;           /* renew: the certificate being replaced (borrowed), or NULL;
+                                 its ARI CertID goes in newOrder's "replaces" */
 };
 
 /*

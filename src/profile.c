@@ -50,6 +50,8 @@ enum check {
     CK_CA_TYPE,
     CK_CHALLENGE,
     CK_DURATION,
+    CK_SECONDS,         /* 0 .. 1 day */
+    CK_TIMEOUT,         /* 1 s .. 1 day */
     CK_RENEW_BEFORE,
     CK_PRODUCT,
     CK_CERTIFICATE,
@@ -113,6 +115,8 @@ static const struct field {
     { "ca", "http-listen", F(ca.http_listen), CK_NONE },
     { "ca", "webroot", F(ca.webroot), CK_NONE },
     { "ca", "dns-hook", F(ca.dns_hook), CK_NONE },
+    { "ca", "timeout", F(ca.timeout), CK_TIMEOUT },
+    { "ca", "dns-wait", F(ca.dns_wait), CK_SECONDS },
     { "ca", "allow-origins", F(ca.allow_origins), CK_ORIGINS },
     { "output", "cert", F(output.cert), CK_NONE },
     { "output", "chain", F(output.chain), CK_NONE },
@@ -410,6 +414,21 @@ profile_duration(const char *v, uint64_t *secs)
 }
 
 int
+profile_seconds(const char *v, uint64_t *secs)
+{
+    uint64_t n;
+
+    if (v == NULL)
+        return -1;
+    if (parse_count(v, strlen(v), &n) == -1 && profile_duration(v, &n) == -1)
+        return -1;
+    if (n > 86400)
+        return -1;
+    *secs = n;
+    return 0;
+}
+
+int
 profile_fraction(const char *v, unsigned *num, unsigned *den)
 {
     const char *slash;
@@ -473,6 +492,14 @@ check_value(struct ctx *c, const struct field *f, const char *v)
         ctx_error(c, "E_PROFILE_VALUE",
             "[%s] %s: '%.64s' is not a duration (0, or a number with s, m, h or d)",
             f->section, f->key, v);
+        return -1;
+    case CK_SECONDS:
+    case CK_TIMEOUT:
+        if (profile_seconds(v, &secs) == 0 && (secs > 0 || f->check == CK_SECONDS))
+            return 0;
+        ctx_error(c, "E_PROFILE_VALUE",
+            "[%s] %s: '%.64s' is not a time from %s to 1 day (seconds, or a number with "
+            "s, m, h or d)", f->section, f->key, v, f->check == CK_SECONDS ? "0" : "1 s");
         return -1;
     case CK_RENEW_BEFORE:
         if (profile_fraction(v, &a, &b) == 0 || profile_duration(v, &secs) == 0)

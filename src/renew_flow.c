@@ -93,6 +93,7 @@ renew_current(struct renew_ctx *c)
 {
     if (rotate_find_current(&c->r, &c->cur, &c->cert) == -1)
         return -1;
+    c->e.renewing = c->cert;    /* newOrder "replaces" it (ARI) */
     if (c->cert != NULL && renew_cert_from_x509(c->cert, &c->facts) == -1) {
         err_runtime("E_CERT", "the certificate of key %s cannot be read", c->r.label);
         return -1;

@@ -1,7 +1,8 @@
 /*
  * parse.c - the pure half of the ACME client: response parsers (directory,
  * order, authorization), problem documents as one sanitised line, status
- * names and the URL check every server value passes.  No I/O: unit-tested
+ * names, the URL check every server value passes, and the newOrder
+ * payload.  No I/O: unit-tested
  * against recorded responses.
  */
 #include <ctype.h>
@@ -517,3 +518,24 @@ acme_order_names_match(const struct acme_order *o, const char *const *names,
     return true;
 }
 
+
+char *
+acme_order_payload(const char *const *names, size_t n, const char *replaces)
+{
+    json_t *p = json_pack("{s:[]}", "identifiers"), *ids;
+    char *out = NULL;
+
+    if (p == NULL)
+        return NULL;
+    ids = json_object_get(p, "identifiers");
+    for (size_t i = 0; i < n; i++)
+        if (json_array_append_new(ids, json_pack("{s:s, s:s}", "type", "dns",
+            "value", names[i])) != 0)
+            goto out;
+    if (replaces != NULL && json_object_set_new(p, "replaces", json_string(replaces)) != 0)
+        goto out;
+    out = json_dumps(p, JSON_COMPACT);
+out:
+    json_decref(p);
+    return out;
+}

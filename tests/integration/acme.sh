@@ -205,4 +205,20 @@ run enroll --profile "$T/nonce.ini"
 expect_rc 0 "PEBBLE_WFE_NONCEREJECT=50: enrollment still succeeds"
 check "badNonce: the leaf verifies" verifies "$T/o/cert.pem"
 
+# -- issue 12: few requests, one connection (Pebble validating at once, no nonce rejected) --
+PEBBLE_VA_ALWAYS_VALID=1 start_ca fast --nonce-reject 0 --authz-reuse 0
+rm -f "$T/state/acme-account.url"
+acme_profile "$T/fast1.ini" edge-fast1 ec:p256 http-01
+run enroll --profile "$T/fast1.ini"
+expect_rc 0 "fast CA: the first enrollment creates the account"
+acme_profile "$T/fast2.ini" edge-fast2 ec:p256 http-01
+run -v enroll --profile "$T/fast2.ini"
+expect_rc 0 "fast CA: a second enrollment with the existing account"
+expect_no_err "account: created" "fast CA: the saved account URL is used"
+expect_no_err "account: found" "fast CA: no account lookup"
+nreq=$(sed -n 's/.*acme: \([0-9]*\) HTTP requests\{0,1\} over \([0-9]*\) connection.*/\1 \2/p' "$T/err")
+echo "# second enrollment, 4 names: ${nreq:-?} (requests, connections)"; grep -E "waiting|HTTP requests" "$T/err" | sed "s/^/#   /"
+check "fast CA: at most 16 HTTP requests over 1 connection (${nreq:-none})" bash -c \
+  'set -- $1; [ -n "$1" ] && [ "$1" -le 16 ] && [ "$2" -eq 1 ]' _ "$nreq"
+
 finish

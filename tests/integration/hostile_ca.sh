@@ -71,6 +71,7 @@ hostile() { # SCENARIO: the common assertions for a CA fault
   s=$(date +%s)
   run enroll --profile "$T/$sc.ini"
   e=$(date +%s)
+  cp "$T/err" "$T/err-$sc"
   local f0=$FAILED
   expect_rc 1 "$sc: a CA fault"
   check "$sc: ends within $BOUND s ($((e - s)) s)" test $((e - s)) -le "$BOUND"
@@ -117,6 +118,13 @@ fi
 if [[ " ${HOSTILE_ONLY:-${scenarios[*]}} " == *" problem-with-escapes "* ]]; then
   run enroll --profile "$T/problem-with-escapes.ini"
   expect_err "names for you" "problem-with-escapes: the detail is shown"
+fi
+
+# One deadline for the whole run (finding 4): exit 1 (above), one line naming it.
+if [ -n "$TIMEOUT" ] && [ -e "$T/err-slow-badnonce" ]; then
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  check "slow-badnonce: one line naming the deadline" bash -c \
+    '[ "$(grep -c deadline "$1")" -eq 1 ] && grep -q "deadline passed (\[ca\] timeout = $2 s)" "$1"' _ "$T/err-slow-badnonce" "$TIMEOUT"
 fi
 
 if [ ${#FAILS[@]} -gt 0 ]; then

@@ -360,6 +360,25 @@ Test(values, durations)
     cr_assert_eq(profile_bool("YES", &v), -1);
 }
 
+Test(values, ca_times)
+{
+    BAD("[ca]\ntimeout = 0\n", "E_PROFILE_VALUE", 2, "[ca] timeout: '0' is not a time from 1 s");
+    BAD("[ca]\ntimeout = 2 min\n", "E_PROFILE_VALUE", 2, "[ca] timeout");
+    BAD("[ca]\ntimeout = 2d\n", "E_PROFILE_VALUE", 2, "to 1 day");
+    BAD("[ca]\ndns-wait = -5\n", "E_PROFILE_VALUE", 2, "[ca] dns-wait: '-5' is not a time from 0");
+
+    static const struct { const char *v; int rc; uint64_t secs; } cases[] = {
+        { "15", 0, 15 }, { "2m", 0, 120 }, { "0", 0, 0 }, { "86400", 0, 86400 },
+        { "86401", -1, 0 }, { "", -1, 0 }, { NULL, -1, 0 },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint64_t s = 0;
+        cr_assert_eq(profile_seconds(cases[i].v, &s), cases[i].rc, "%s", cases[i].v);
+        if (cases[i].rc == 0)
+            cr_assert_eq(s, cases[i].secs, "%s", cases[i].v);
+    }
+}
+
 Test(profile, unreadable_file)
 {
     struct profile *p = (struct profile *)1;
