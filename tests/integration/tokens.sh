@@ -75,7 +75,7 @@ whole_path() {
     expect_rc 0 "$name: keygen $t"
     check "$name: keygen $t: protection read back" bash -c \
       'jq -e ".flags.sensitive and (.flags.extractable|not) and (.extra_usages|type==\"array\")" "$1" >/dev/null' _ "$T/out"
-    $RUNAS "$TRY_EXTRACT" "$xmod" "$tlabel" 1234 "$l" >"$T/x" 2>&1; xrc=$?
+    $RUNAS "${nss_x:-$TRY_EXTRACT}" "$xmod" "$tlabel" 1234 "$l" >"$T/x" 2>&1; xrc=$?
     if [ "$WRAP_LEAKS" = yes ]; then
       # NSS 3.87 quirk (tokens/nss-softokn.conf): C_WrapKey ignores
       # CKA_EXTRACTABLE.  Assert it still does, and that the user was told.
@@ -172,14 +172,25 @@ for which in $WHICH; do
     # softokn needs its init string: p11enroll and try_extract load it through
     # p11-kit's module list (user config), as an unprivileged user when root.
     RUNAS=$P11E_NSS_RUN
-    [ -z "$RUNAS" ] || RUNAS_IDS=$(id -u nobody):$(id -g nobody)
-    printf '#!/bin/sh\nexec %s %q "$@"\n' "$RUNAS" "$REAL_P11ENROLL" >"$T/nss-p11enroll"
+    nss_bin=$REAL_P11ENROLL nss_x=$TRY_EXTRACT
+    if [ -n "$RUNAS" ]; then
+      RUNAS_IDS=$(id -u nobody):$(id -g nobody)
+      # The build and source trees may sit where nobody cannot read (a CI clone
+      # under /root): the unprivileged user runs copies from this test's folder.
+      mkdir -p "$T/nssbin"
+      cp "$REAL_P11ENROLL" "$TRY_EXTRACT" "$T/nssbin/" && cp -r "$P11ENROLL_TOKENS_DIR" "$T/nssbin/tokens"
+      chmod -R a+rX "$T/nssbin"
+      nss_bin=$T/nssbin/$(basename "$REAL_P11ENROLL") nss_x=$T/nssbin/$(basename "$TRY_EXTRACT")
+    fi
+    printf '#!/bin/sh\nP11ENROLL_TOKENS_DIR=%q exec %s %q "$@"\n' \
+      "${nss_bin%/*}/tokens" "$RUNAS" "$nss_bin" >"$T/nss-p11enroll"
+    [ -n "$RUNAS" ] || sed -i "s|P11ENROLL_TOKENS_DIR=[^ ]* ||" "$T/nss-p11enroll"
     chmod 755 "$T/nss-p11enroll"
     P11ENROLL=$T/nss-p11enroll
     proxy=$(for m in /usr/lib/*/p11-kit-proxy.so; do [ -f "$m" ] && echo "$m" && break; done)
     WRAP_LEAKS=yes
     whole_path nss "NSS Certificate DB" 'pkcs11:token=NSS%20Certificate%20DB' - "$proxy"
-    P11ENROLL=$REAL_P11ENROLL RUNAS= RUNAS_IDS= WRAP_LEAKS=no
+    P11ENROLL=$REAL_P11ENROLL RUNAS= RUNAS_IDS= WRAP_LEAKS=no nss_x=$TRY_EXTRACT
     ;;
   remote)
     "$SRCDIR/scripts/remote-token" --label edge --pin 1234 >"$T/remote.env" || { FAILED=$((FAILED + 1)); echo "not ok - remote: fixture"; continue; }
