@@ -85,6 +85,18 @@ long tok_find_objects(struct token *tok, CK_ATTRIBUTE *tmpl, CK_ULONG n,
  */
 int tok_get_attr(struct token *tok, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type,
     uint8_t **out, size_t *outlen);
+/* The most attributes tok_get_attrs() reads in one call. */
+#define TOK_MAX_BATCH 12
+/*
+ * Read several attributes in one C_GetAttributeValue into the caller's
+ * buffers (ulValueLen: capacity).  As PKCS#11 v2.40 §5.7 says, an attribute
+ * the object lacks, keeps sensitive or that does not fit comes back with
+ * ulValueLen CK_UNAVAILABLE_INFORMATION and the others are still filled.
+ * SoftHSM 2.6 leaves ulValueLen unchanged for an empty value: a length equal
+ * to the capacity is ambiguous, read such a value alone (tok_get_attr()).
+ * 0 (check each ulValueLen), or -1 after reporting.
+ */
+int tok_get_attrs(struct token *tok, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE *a, CK_ULONG n);
 /* Does the token's slot offer `mech`?  Its info in *info when not NULL. */
 bool tok_have_mechanism(struct token *tok, CK_MECHANISM_TYPE mech, CK_MECHANISM_INFO *info);
 
