@@ -336,19 +336,25 @@ list_candidates(char *buf, size_t cap, struct candidate *c, size_t n)
 static bool
 uri_names_module(P11KitUri *uri)
 {
-    static const CK_INFO any;
-    CK_INFO *mi = uri ? p11_kit_uri_get_module_info(uri) : NULL;
-    return mi != NULL && memcmp(mi, &any, sizeof(any)) != 0;
+    P11KitUri *any = p11_kit_uri_new();    /* what p11-kit keeps for "not given" */
+    bool named = uri == NULL || any == NULL ||
+        memcmp(p11_kit_uri_get_module_info(uri), p11_kit_uri_get_module_info(any),
+            sizeof(CK_INFO)) != 0;
+    p11_kit_uri_free(any);
+    return uri != NULL && named;
 }
 
 /* Does the slot match the URI's slot-description/-manufacturer?  C_GetSlotInfo only then. */
 static bool
 slot_matches(CK_FUNCTION_LIST *mod, CK_SLOT_ID slot, P11KitUri *uri)
 {
-    static const CK_SLOT_INFO any;
-    CK_SLOT_INFO *want = p11_kit_uri_get_slot_info(uri), sinfo;
+    P11KitUri *any = p11_kit_uri_new();    /* what p11-kit keeps for "not given" */
+    CK_SLOT_INFO sinfo;
+    bool named = any == NULL || memcmp(p11_kit_uri_get_slot_info(uri),
+        p11_kit_uri_get_slot_info(any), sizeof(CK_SLOT_INFO)) != 0;
 
-    if (want == NULL || memcmp(want, &any, sizeof(any)) == 0)
+    p11_kit_uri_free(any);
+    if (!named)
         return true;
     return mod->C_GetSlotInfo(slot, &sinfo) == CKR_OK && p11_kit_uri_match_slot_info(uri, &sinfo);
 }

@@ -102,6 +102,41 @@ bool tok_have_mechanism(struct token *tok, CK_MECHANISM_TYPE mech, CK_MECHANISM_
 
 /* ---- key.c ---------------------------------------------------------------- */
 
+/* Buffer size for one public value (an RSA modulus up to 8 192 bits, a point). */
+#define TOK_PUBVAL_MAX 1040
+
+/*
+ * Build key->pkey and its type from the public values: modulus and exponent
+ * for CKK_RSA, CKA_EC_PARAMS and CKA_EC_POINT for CKK_EC/CKK_EC_EDWARDS.
+ * 0, or -1 after reporting (malformed or unsupported).
+ */
+int tok_set_public(struct token *tok, struct token_key *key, CK_KEY_TYPE kt, const uint8_t *a,
+    size_t alen, const uint8_t *b, size_t blen);
+
+/* A pair just generated, as keygen.c knows it (everything borrowed). */
+struct tok_pair {
+    CK_OBJECT_HANDLE priv, pub;
+    const char *label;
+    const uint8_t *id;
+    size_t idlen;
+    CK_KEY_TYPE kt;
+    bool always_auth;
+    /* the public values when already read (RSA, from the private key), else lengths 0 */
+    const uint8_t *a, *b;
+    size_t alen, blen;
+};
+/*
+ * The key for a pair keygen.c made, from the handles C_GenerateKeyPair
+ * returned: no search, and the public key object read only when the
+ * values are not in *p.  0 and *out, or -1 after reporting.
+ */
+int tok_key_generated(struct token *tok, const struct tok_pair *p, struct token_key **out);
+
+/* The protection flags' template (CKA_SENSITIVE ... CKA_LOCAL) into v[5], a[5]. */
+void tok_flags_template(CK_BBOOL v[5], CK_ATTRIBUTE a[5]);
+/* The flags from a template read by tok_get_attrs(); unreported counts as unsafe. */
+void tok_flags_eval(const CK_ATTRIBUTE a[5], const CK_BBOOL v[5], struct token_key_flags *out);
+
 /*
  * Complete a key from its private key handle: attributes, the public key
  * object with the same CKA_ID, the public key, URI and fingerprint.
