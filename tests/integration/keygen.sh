@@ -55,7 +55,7 @@ expect_out "id           0a0b0c" "keygen --id is used"
 before=$(ptool --list-objects 2>/dev/null | grep -c 'Object;')
 run keygen --token "$TOKEN" --label with-id --type ec:p256
 expect_rc 1 "duplicate label"
-expect_err "already has an object labelled with-id" "duplicate label message"
+expect_err "already has a key labelled with-id" "duplicate label message"
 run keygen --token "$TOKEN" --label fresh --id 0A:0B:0C --type ec:p256
 expect_rc 1 "duplicate id"
 expect_err "already has an object with id 0a0b0c" "duplicate id message"
