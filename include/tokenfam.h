@@ -44,4 +44,11 @@ struct tokenfam_ident {
  */
 const struct token_family *tokenfam_find(const struct tokenfam_ident *id);
 
+/*
+ * Could a family that sets library-manufacturer or library-description
+ * match, judging by the rest of `id`?  Only then is the module's CK_INFO
+ * worth a C_GetInfo (a round trip on a network HSM).
+ */
+bool tokenfam_needs_library(const struct tokenfam_ident *id);
+
 #endif

@@ -64,7 +64,9 @@ enroll_key(struct enroll *e, enum enroll_key_mode mode)
         err_input("E_MISSING", "%s: [key] label is required", e->prof->name);
         return -1;
     }
-    if ((r = token_find_key(e->tok, label, NULL, 0, &e->key)) == -1)
+    /* --new-key: token_keygen()'s one label search is the only one (a taken label is refused). */
+    r = mode == KEY_NEW ? 1 : token_find_key(e->tok, label, NULL, 0, &e->key);
+    if (r == -1)
         return -1;
     if (r == 1) {
         if (mode == KEY_EXISTING) {
@@ -81,11 +83,6 @@ enroll_key(struct enroll *e, enum enroll_key_mode mode)
             return -1;
         e->key_created = true;
         return 0;
-    }
-    if (mode == KEY_NEW) {
-        err_runtime("E_LABEL_TAKEN", "token %s already has a key labelled %s; --new-key refuses "
-            "to replace it", token_label(e->tok), label);
-        return -1;
     }
     if (token_key_type(e->key) != type) {
         err_runtime("E_KEY_MISMATCH", "key %s on token %s is %s, but the profile asks for %s",

@@ -125,12 +125,9 @@ glob_ok(const char *pattern, const char *value)
     return pattern == NULL || (value != NULL && fnmatch(pattern, value, 0) == 0);
 }
 
-const struct token_family *
-tokenfam_find(const struct tokenfam_ident *id)
+static void
+load_once(void)
 {
-    const struct token_family *best = NULL;
-    int bestscore = 0;
-
     if (!loaded) {
         loaded = true;
         const char *dir = getenv("P11ENROLL_TOKENS_DIR");
@@ -139,18 +136,46 @@ tokenfam_find(const struct tokenfam_ident *id)
          * the installed directory; there is no build-time fallback. */
         load_dir(dir != NULL && *dir != '\0' ? dir : P11E_TOKENS_DIR);
     }
+}
+
+/* Does family f match on what the token and the module's file name say? */
+static bool
+cheap_match(const struct token_family *f, const struct tokenfam_ident *id)
+{
+    const char *base = id->module ? strrchr(id->module, '/') : NULL;
+
+    base = base != NULL ? base + 1 : id->module;
+    return glob_ok(f->module, base) && glob_ok(f->manufacturer, id->manufacturer) &&
+        glob_ok(f->model, id->model);
+}
+
+bool
+tokenfam_needs_library(const struct tokenfam_ident *id)
+{
+    load_once();
+    for (size_t i = 0; i < nfamilies; i++)
+        if ((families[i].library_manufacturer != NULL ||
+                families[i].library_description != NULL) && cheap_match(&families[i], id))
+            return true;
+    return false;
+}
+
+const struct token_family *
+tokenfam_find(const struct tokenfam_ident *id)
+{
+    const struct token_family *best = NULL;
+    int bestscore = 0;
+
+    load_once();
     /* Every key a family sets must match; the most specific family wins,
      * ties go to the first file name (the list is sorted). */
     for (size_t i = 0; i < nfamilies; i++) {
         const struct token_family *f = &families[i];
-        const char *base = id->module ? strrchr(id->module, '/') : NULL;
         int score = specificity(f);
 
-        base = base != NULL ? base + 1 : id->module;
         if (glob_ok(f->library_manufacturer, id->library_manufacturer) &&
             glob_ok(f->library_description, id->library_description) &&
-            glob_ok(f->module, base) && glob_ok(f->manufacturer, id->manufacturer) &&
-            glob_ok(f->model, id->model) && score > bestscore) {
+            cheap_match(f, id) && score > bestscore) {
             best = f;
             bestscore = score;
         }

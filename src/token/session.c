@@ -315,6 +315,32 @@ tok_get_attr(struct token *tok, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type,
     return 0;
 }
 
+int
+tok_get_attrs(struct token *tok, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE *a, CK_ULONG n)
+{
+    CK_ULONG cap[TOK_MAX_BATCH];
+    CK_RV rv;
+
+    if (n > TOK_MAX_BATCH) {
+        err_runtime("E_TOKEN", "internal: %lu attributes in one read", n);
+        return -1;
+    }
+    for (CK_ULONG i = 0; i < n; i++)
+        cap[i] = a[i].ulValueLen;
+    rv = tok->fn->C_GetAttributeValue(tok->session, obj, a, n);
+    if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID && rv != CKR_ATTRIBUTE_SENSITIVE &&
+        rv != CKR_BUFFER_TOO_SMALL) {
+        err_runtime("E_TOKEN", "token %s: C_GetAttributeValue: %s", tok->label,
+            token_rv_text(rv));
+        return -1;
+    }
+    /* v2.20 tokens report the needed length of a value that did not fit. */
+    for (CK_ULONG i = 0; i < n; i++)
+        if (a[i].ulValueLen > cap[i])
+            a[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
+    return 0;
+}
+
 bool
 tok_have_mechanism(struct token *tok, CK_MECHANISM_TYPE mech, CK_MECHANISM_INFO *info)
 {
@@ -350,6 +376,36 @@ list_candidates(char *buf, size_t cap, struct candidate *c, size_t n)
         strcpy(buf + cap - 4, "...");
 }
 
+/*
+ * Does the URI name a module (library-description, library-manufacturer,
+ * library-version)?  Only then is C_GetInfo worth a call.
+ */
+static bool
+uri_names_module(P11KitUri *uri)
+{
+    P11KitUri *any = p11_kit_uri_new();    /* what p11-kit keeps for "not given" */
+    bool named = uri == NULL || any == NULL ||
+        memcmp(p11_kit_uri_get_module_info(uri), p11_kit_uri_get_module_info(any),
+            sizeof(CK_INFO)) != 0;
+    p11_kit_uri_free(any);
+    return uri != NULL && named;
+}
+
+/* Does the slot match the URI's slot-description/-manufacturer?  C_GetSlotInfo only then. */
+static bool
+slot_matches(CK_FUNCTION_LIST *mod, CK_SLOT_ID slot, P11KitUri *uri)
+{
+    P11KitUri *any = p11_kit_uri_new();    /* what p11-kit keeps for "not given" */
+    CK_SLOT_INFO sinfo;
+    bool named = any == NULL || memcmp(p11_kit_uri_get_slot_info(uri),
+        p11_kit_uri_get_slot_info(any), sizeof(CK_SLOT_INFO)) != 0;
+
+    p11_kit_uri_free(any);
+    if (!named)
+        return true;
+    return mod->C_GetSlotInfo(slot, &sinfo) == CKR_OK && p11_kit_uri_match_slot_info(uri, &sinfo);
+}
+
 static int
 collect_tokens(CK_FUNCTION_LIST **mods, P11KitUri *uri, struct candidate *all,
     size_t *nall, struct candidate *match, size_t *nmatch)
@@ -359,24 +415,24 @@ collect_tokens(CK_FUNCTION_LIST **mods, P11KitUri *uri, struct candidate *all,
         CK_INFO minfo;
         CK_SLOT_ID *slots;
         CK_ULONG nslots;
-        bool module_ok;
+        bool module_ok = true;
 
-        if (mods[m]->C_GetInfo(&minfo) != CKR_OK)
-            continue;
-        module_ok = uri == NULL || p11_kit_uri_match_module_info(uri, &minfo);
+        if (uri_names_module(uri)) {
+            if (mods[m]->C_GetInfo(&minfo) != CKR_OK)
+                continue;
+            module_ok = p11_kit_uri_match_module_info(uri, &minfo);
+        }
         if (tok_slot_list(mods[m], &slots, &nslots) == -1)
             continue;
         for (CK_ULONG s = 0; s < nslots; s++) {
             CK_TOKEN_INFO tinfo;
-            CK_SLOT_INFO sinfo;
-            if (mods[m]->C_GetTokenInfo(slots[s], &tinfo) != CKR_OK ||
-                mods[m]->C_GetSlotInfo(slots[s], &sinfo) != CKR_OK)
+            if (mods[m]->C_GetTokenInfo(slots[s], &tinfo) != CKR_OK)
                 continue;
             tok_clean_info(&tinfo);
             if (*nall < MAX_CANDIDATES)
                 all[(*nall)++] = (struct candidate){ mods[m], slots[s], tinfo };
             if (module_ok && uri != NULL && p11_kit_uri_match_token_info(uri, &tinfo) &&
-                p11_kit_uri_match_slot_info(uri, &sinfo) && *nmatch < MAX_CANDIDATES)
+                slot_matches(mods[m], slots[s], uri) && *nmatch < MAX_CANDIDATES)
                 match[(*nmatch)++] = (struct candidate){ mods[m], slots[s], tinfo };
         }
         free(slots);
@@ -508,8 +564,7 @@ token_close(struct token *tok)
 {
     if (tok == NULL)
         return;
-    if (tok->logged_in)
-        tok->fn->C_Logout(tok->session);
+    /* No C_Logout: closing the last session ends the login (PKCS#11 v2.40 §5.6). */
     if (tok->have_session)
         tok->fn->C_CloseSession(tok->session);
     tok_modules_free(tok->modules);
@@ -572,11 +627,10 @@ token_login(struct token *tok, const struct token_opts *opts, P11KitUri *uri)
     CK_RV rv;
     int r;
 
-    /* Fresh flags: the counters may have changed since enumeration. */
-    if ((rv = tok->fn->C_GetTokenInfo(tok->slot, &tok->info)) != CKR_OK) {
-        err_runtime("E_TOKEN", "token %s: C_GetTokenInfo: %s", tok->label, token_rv_text(rv));
-        return -1;
-    }
+    /*
+     * The flags read when the token was selected, a moment ago, are fresh
+     * enough: a second C_GetTokenInfo would only repeat them.
+     */
     if (!(tok->info.flags & CKF_LOGIN_REQUIRED))
         return 0;
     if (token_login_precheck(tok->info.flags, opts->allow_final_try, tok->label) == -1)
