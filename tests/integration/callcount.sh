@@ -11,7 +11,7 @@
 source "$(dirname "$0")/lib.sh"
 : "${MINIMAL_KEYGEN_CSR:=$BUILDDIR/bench/minimal_keygen_csr}"
 LIMIT=16          # issue 12's goal for keygen + CSR
-RENEW_LIMIT=34    # today's count for a renew that is not due (issue 12: "a handful")
+RENEW_LIMIT=36    # today's count for a renew that is not due on main fd49b88 (34 at 17de720); issue 12: "a handful"
 FLOOR=14          # the minimal program's calls
 
 SPY=$(for m in /usr/lib/*/pkcs11-spy.so /usr/lib/*/pkcs11/pkcs11-spy.so; do [ -f "$m" ] && echo "$m" && break; done)
