@@ -31,7 +31,8 @@ struct rotate {
     const struct renew_policy *pol;
     const char *label;              /* [key] label */
     time_t now;
-    char retired[256];              /* out: the label the old pair was retired under */
+    char *retired;                  /* out: the label the old pair was retired under, or
+                                       NULL (owned: freed by renew_ctx_free()) */
 };
 
 /*

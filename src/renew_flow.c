@@ -88,6 +88,7 @@ renew_ctx_free(struct renew_ctx *c)
     renew_cert_clear(&c->facts);
     X509_free(c->cert);
     token_key_free(c->cur);
+    free(c->r.retired);
     enroll_free(&c->e);
     state_free(c->st);
     state_unlock(c->lockfd);
@@ -151,8 +152,7 @@ renewed(struct renew_ctx *c, struct renew_result *res)
     struct token_key *key = NULL;
     X509 *cert = NULL;
 
-    if (c->r.retired[0] != '\0')
-        res->retired = c->r.retired;
+    res->retired = c->r.retired; /* borrowed from the context, may be NULL */
     if ((res->destroyed = json_array()) == NULL) {
         err_runtime("E_NOMEM", "out of memory");
         return -1;

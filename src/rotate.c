@@ -571,8 +571,14 @@ step_switch(struct rotate *r)
     if (old != NULL && !retired_has(st, t->old_id) &&
         state_retired_add(st, t->old_id, old_label, r->now) == -1)
         goto out;
-    if (old != NULL)
-        snprintf(r->retired, sizeof(r->retired), "%s", old_label);
+    /* Allocated, not a fixed buffer: a long [key] label is never cut short. */
+    if (old != NULL) {
+        free(r->retired);
+        if ((r->retired = strdup(old_label)) == NULL) {
+            err_runtime("E_NOMEM", "out of memory");
+            goto out;
+        }
+    }
     rc = save_step(r, STEP_FILES);
     fault_point("switched");
 out:
