@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Issue 11, finding 8: kill -9 at random moments, not only at the named
+# fault points.  Against a real SoftHSM token and a real Pebble, `renew
+# --force` (and a first `enroll`) is killed with SIGKILL after a random delay
+# (uniform in 0..CRASH_MAX_DELAY s), then run again unkilled; after each
+# cycle: one private key, one public key and one certificate labelled L
+# that match, the [output] files the token's, every other object a complete
+# pair that the journal or the retired list accounts for, the ACME account
+# key unchanged.  CRASH_CYCLES=N soaks longer (default: about 2 minutes).
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+
+if ! command -v pebble >/dev/null || ! command -v pebble-challtestsrv >/dev/null; then
+  echo "1..0 # SKIP pebble not installed"
+  exit 77
+fi
+
+CYCLES=${CRASH_CYCLES:-25}
+ENROLL_CYCLES=${CRASH_ENROLL_CYCLES:-$(( (CYCLES + 4) / 5 ))}
+MAXD=${CRASH_MAX_DELAY:-1.5}
+L=edge-external
+EMPTY_SHA=$(sha256sum </dev/null)
+new_token edge 1234
+"$SRCDIR/scripts/pebble-ca" start "$T/ca" --validity 3600 >/dev/null || { echo "cannot start pebble"; exit 1; }
+at_exit "'$SRCDIR/scripts/pebble-ca' stop '$T/ca'"
+set -a; . "$T/ca/pebble.env"; set +a
+
+P=$T/p.ini
+seed_profile "$P" edge "$L" ec:p256
+ini_set "$P" ca directory "$PEBBLE_DIRECTORY"
+ini_set "$P" ca ca-bundle "$PEBBLE_CA_BUNDLE"
+ini_set "$P" ca http-listen "127.0.0.1:$PEBBLE_HTTP_PORT"
+ini_set "$P" renewal jitter -
+ini_set "$P" renewal retire-after 0s
+
+TOK=edge
+ptool() { pkcs11-tool --module "$SOFTHSM_MODULE" --token-label "$TOK" --login --pin 1234 "$@" 2>/dev/null; }
+# shellcheck source=rotate_lib.sh
+source "$(dirname "$0")/rotate_lib.sh"
+account_sha() { ptool --read-object --type pubkey --label acme-account -o "$T/acct.pub" >/dev/null && sha256sum <"$T/acct.pub"; }
+rand_delay() { python3 -c "import random; print('%.3f' % random.uniform(0, $MAXD))"; }
+
+# killed DELAY ARGS...: run p11enroll ARGS and SIGKILL it after DELAY seconds.
+killed() {
+  local d=$1; shift
+  "$P11ENROLL" "$@" >"$T/kout" 2>"$T/kerr" </dev/null &
+  local pid=$!
+  sleep "$d"
+  kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+}
+
+# Files named like a temp file of p11enroll's that nobody will remove.
+stray_tmp() { find "$T/o" "$T/state" -name '.p11enroll-tmp.*' | head -3; }
+
+run renew --profile "$P"
+expect_rc 0 "first renew: issued"
+check "first renew: invariants" invariants
+ACCT=$(account_sha)
+check "the account key is on the token" test -n "$ACCT" -a "$ACCT" != "$EMPTY_SHA"
+
+bad=0
+for i in $(seq 1 "$CYCLES"); do
+  d=$(rand_delay)
+  killed "$d" renew --profile "$P" --force --no-wait
+  run renew --profile "$P" --no-wait
+  why=""
+  [ "$RC" = 0 ] || [ "$RC" = 3 ] || why="rerun exit $RC: $(tail -2 "$T/err")"
+  [ -n "$why" ] || why=$(invariants) || true
+  [ -n "$why" ] || [ "$(account_sha)" = "$ACCT" ] || why="the account key changed"
+  [ -n "$why" ] || [ -z "$(stray_tmp)" ] || why="temp files left: $(stray_tmp)"
+  if [ -n "$why" ]; then
+    bad=$((bad + 1))
+    echo "# cycle $i (killed after ${d}s): $why"
+    ptool --list-objects | grep -E 'Object|label|ID' | sed 's/^/#   /'
+    break
+  fi
+done
+check "renew killed at random $CYCLES times: every rerun restores the invariants" test "$bad" = 0
+
+# A first enroll killed at random: the next enroll must succeed on the same token.
+E=$T/e.ini
+bad=0
+for i in $(seq 1 "$ENROLL_CYCLES"); do
+  TOK=en$i
+  new_token "$TOK" 1234
+  cp "$P" "$E"
+  ini_set "$E" token uri "pkcs11:token=$TOK"
+  rm -rf "$T/o" "$T/state"; mkdir -p "$T/o" "$T/state"
+  d=$(python3 -c "import random; print('%.3f' % random.uniform(0, 0.6))")
+  killed "$d" enroll --profile "$E"
+  run enroll --profile "$E"
+  why=""
+  if [ "$RC" != 0 ]; then
+    why="enroll after the kill: exit $RC: $(tail -2 "$T/err")"
+  else
+    why=$(invariants) || true
+  fi
+  [ -n "$why" ] || [ -z "$(stray_tmp)" ] || why="temp files left: $(stray_tmp)"
+  if [ -n "$why" ]; then
+    bad=$((bad + 1))
+    echo "# enroll cycle $i (killed after ${d}s): $why"
+    ptool --list-objects | grep -E 'Object|label|ID' | sed 's/^/#   /'
+    break
+  fi
+done
+check "first enroll killed at random $ENROLL_CYCLES times: the next enroll succeeds" test "$bad" = 0
+
+finish
