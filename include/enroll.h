@@ -102,6 +102,14 @@ int enroll_write_outputs(struct enroll *e, X509 *leaf, STACK_OF(X509) *chain);
 /* Run [hooks] deploy once (sh -c) with P11ENROLL_* variables; 0 or -1. */
 int enroll_deploy_hook(struct enroll *e);
 
+/*
+ * Remove the temp files a killed run left next to the [output] files and
+ * in the state dir (file_clean_tmp()), those changed before `locked`, the
+ * time the caller took the profile's lock.  Warnings only.
+ */
+struct timespec;
+void enroll_clean_tmp(const struct enroll *e, const struct timespec *locked);
+
 void enroll_free(struct enroll *e);
 
 #endif

@@ -3,11 +3,13 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <libgen.h>
 #include <string.h>
 
 #include "acme.h"
 #include "child.h"
 #include "csr.h"
+#include "file.h"
 #include "util.h"
 
 int
@@ -138,6 +140,22 @@ profile_targets(const struct enroll *e, const char **targets)
     targets[0] = e->prof ? e->prof->output.cert : NULL;
     targets[1] = e->prof ? e->prof->output.chain : NULL;
     targets[2] = e->prof ? e->prof->output.fullchain : NULL;
+}
+
+void
+enroll_clean_tmp(const struct enroll *e, const struct timespec *locked)
+{
+    const char *targets[3];
+
+    profile_targets(e, targets);
+    for (int i = 0; i < 3; i++) {
+        char *copy = targets[i] ? strdup(targets[i]) : NULL;
+        if (copy != NULL)
+            (void)file_clean_tmp(dirname(copy), locked);
+        free(copy);
+    }
+    if (e->prof != NULL && e->prof->output.state_dir != NULL)
+        (void)file_clean_tmp(e->prof->output.state_dir, locked);
 }
 
 /* Temp files for every target (cert, chain, fullchain; NULL: none), or none (all refused). */

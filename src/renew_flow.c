@@ -33,6 +33,16 @@ check_renewable(struct renew_ctx *c, const char *profile)
     return 0;
 }
 
+/* The lock is ours: temp files older than this moment belong to killed runs. */
+static void
+clean_after_lock(struct renew_ctx *c)
+{
+    struct timespec now;
+
+    if (clock_gettime(CLOCK_REALTIME, &now) == 0)
+        enroll_clean_tmp(&c->e, &now);
+}
+
 int
 renew_setup(const char *profile, const struct token_opts *over, enum renew_use use,
     bool wait, struct renew_ctx *c)
@@ -60,6 +70,7 @@ renew_setup(const char *profile, const struct token_opts *over, enum renew_use u
         if (state_mkdir(p->output.state_dir) == -1 ||
             (c->lockfd = state_lock(p->output.state_dir, wait, profile)) == -1)
             return -1;
+        clean_after_lock(c);
     }
     if (state_load(p->output.state_dir, p->key.label, &c->st) == -1)
         return -1;

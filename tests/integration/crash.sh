@@ -86,6 +86,7 @@ for i in $(seq 1 "$ENROLL_CYCLES"); do
   new_token "$TOK" 1234
   cp "$P" "$E"
   ini_set "$E" token uri "pkcs11:token=$TOK"
+  ini_set "$E" ca account-key "pkcs11:token=$TOK;object=acme-account"
   rm -rf "$T/o" "$T/state"; mkdir -p "$T/o" "$T/state"
   d=$(python3 -c "import random; print('%.3f' % random.uniform(0, 0.6))")
   killed "$d" enroll --profile "$E"
