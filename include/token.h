@@ -159,6 +159,27 @@ int token_destroy_key(struct token *tok, struct token_key *key);
 int token_destroy_id(struct token *tok, const uint8_t *id, size_t idlen);
 
 /*
+ * Half a pair that a torn write left (SoftHSM's file backend is not
+ * crash-atomic): the private key with CKA_ID `id` whose public key object
+ * is gone or unreadable gets it back, rebuilt from the certificate stored
+ * with the id (after checking the private key's modulus or curve against
+ * it; the unreadable remains are destroyed first).  A whole pair is just
+ * loaded.  Returns 0 and *out, 1 when there is nothing to rebuild from (no
+ * single private key, no certificate, or one not for the key; nothing
+ * changed), -1 after reporting.
+ */
+int token_rebuild_public(struct token *tok, const uint8_t *id, size_t idlen,
+    struct token_key **out);
+
+/*
+ * Destroy every certificate, public key and private key with CKA_ID `id`,
+ * whole pair or not, private key last.  Only for an id p11enroll made
+ * itself (16 random bytes it journalled before the key existed): all
+ * objects carrying it are its own.  The number destroyed, or -1.
+ */
+int token_destroy_own_id(struct token *tok, const uint8_t *id, size_t idlen);
+
+/*
  * Change the label of the key pair and its own certificates (as for
  * token_destroy_key).  All or nothing: on a failure the labels already
  * changed are put back.  0; -2 when the token refuses to change labels

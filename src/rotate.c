@@ -46,6 +46,22 @@
 
 /* ---- lookups ------------------------------------------------------------------ */
 
+/*
+ * token_find_key() refused the pair with this id: when a torn write took
+ * its public key object (a kill inside a relabel on SoftHSM), rebuild it
+ * from the certificate, else report again why the pair is unusable.
+ */
+static int
+find_torn(struct token *tok, const uint8_t *id, size_t len, struct token_key **key)
+{
+    int r;
+
+    err_clear();
+    if ((r = token_rebuild_public(tok, id, len, key)) == 1)
+        return token_find_key(tok, NULL, id, len, key);
+    return r;
+}
+
 int
 rotate_find_id(struct token *tok, const char *hex, struct token_key **key)
 {
@@ -60,6 +76,8 @@ rotate_find_id(struct token *tok, const char *hex, struct token_key **key)
         return -1;
     }
     r = token_find_key(tok, NULL, id, len, key);
+    if (r == -1)
+        r = find_torn(tok, id, len, key);
     free(id);
     return r;
 }
@@ -333,7 +351,7 @@ step_keygen(struct rotate *r)
         if (hex_decode(t->pending_id, &id, &idlen) == -1)
             goto out;
         /* Halves of a pair whose generation was interrupted carry our journalled id. */
-        if ((n = token_destroy_id(r->e->tok, id, idlen)) == -1)
+        if ((n = token_destroy_own_id(r->e->tok, id, idlen)) == -1)
             goto out;
         if (n > 0)
             progress("renewal: removed %d object(s) of an interrupted key generation", n);
@@ -345,7 +363,7 @@ step_keygen(struct rotate *r)
              * instead of resuming a renewal that has nothing to resume.
              */
             bool had_old = t->old_id != NULL;
-            if (token_destroy_id(r->e->tok, id, idlen) != -1 && forget_txn(r) == 0)
+            if (token_destroy_own_id(r->e->tok, id, idlen) != -1 && forget_txn(r) == 0)
                 warnmsg("the renewal stopped before it created anything and is abandoned; "
                     "%s", had_old ? "the current key stays current" : "the next run starts "
                     "afresh");
@@ -837,7 +855,8 @@ rotate_abandon(struct rotate *r)
             err_runtime("E_STATE", "bad key id %s in the renewal state", t->pending_id);
             goto out;
         }
-        if ((n = token_destroy_id(r->e->tok, id, idlen)) == -1)
+        /* All of its objects: a torn pair may have lost its private key, not its certificate. */
+        if ((n = token_destroy_own_id(r->e->tok, id, idlen)) == -1)
             goto out;
         progress("destroyed the pending key pair %s (id %s, %d object(s))",
             t->pending_label ? t->pending_label : "?", t->pending_id, n);

@@ -9,6 +9,7 @@
 # key unchanged.  CRASH_CYCLES=N soaks longer (default: about 2 minutes).
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
+: "${P11ENROLL_FAULTS:?set by meson (build/tests/p11enroll-faults)}"
 
 if ! command -v pebble >/dev/null || ! command -v pebble-challtestsrv >/dev/null; then
   echo "1..0 # SKIP pebble not installed"
@@ -58,6 +59,59 @@ expect_rc 0 "first renew: issued"
 check "first renew: invariants" invariants
 ACCT=$(account_sha)
 check "the account key is on the token" test -n "$ACCT" -a "$ACCT" != "$EMPTY_SHA"
+
+# -- torn objects on purpose: what a kill inside SoftHSM's in-place rewrite leaves --------
+# The token's object files (the private key's attributes are encrypted, so
+# its file does not hold its id in clear; the public key's and the
+# certificate's do, and only the certificate holds the names).
+objfiles() { ls "$T"/tokens/*/*.object | grep -v '/token.object$'; }
+# pub_file ID: the public key object file of that id
+pub_file() { python3 - "$1" $(objfiles) <<'PY'
+import sys
+idb = bytes.fromhex(sys.argv[1])
+for f in sys.argv[2:]:
+    d = open(f, "rb").read()
+    if idb in d and b"contoso.com" not in d:
+        print(f)
+PY
+}
+# tear FILE zero|half: an object file as a kill in the middle of its rewrite leaves it
+tear() { if [ "$2" = zero ]; then : >"$1"; else truncate -s $(( $(stat -c %s "$1") / 2 )) "$1"; fi; }
+key_id() { ptool --list-objects --type privkey | awk -v l="$1" '/^Private Key Object/{p=1} p && $1=="label:" {lab=$2} p && $1=="ID:" { if (lab==l) print $2; p=0 }'; }
+pending_id() { jq -r '.txn.pending_id // empty' "$T/state/renew.json"; }
+frenew() { P11ENROLL_FAULT=$1 "$P11ENROLL_FAULTS" renew --profile "$P" --force >/dev/null 2>&1 </dev/null; }
+
+# (a) the old public key emptied (or half written) during the switch: the
+# public key is rebuilt from the certificate, by renew and by --abandon.
+for how in zero:renew half:renew zero:abandon; do
+  mode=${how%%:*} act=${how#*:}
+  old=$(key_id "$L")
+  frenew switch
+  f=$(pub_file "$old")
+  check "(a) $how: found the old public key's object file" test -n "$f" -a "$(wc -l <<<"$f")" = 1
+  tear "$f" "$mode"
+  if [ "$act" = renew ]; then run renew --profile "$P"; else run renew --profile "$P" --abandon; fi
+  expect_rc 0 "(a) old public key torn ($mode), then $act"
+  expect_err "rebuilt it from its certificate" "(a) $how: says the public key was rebuilt"
+  check "(a) $how: invariants" invariants
+  [ "$act" = abandon ] && check "(a) $how: the old key is still current" test "$(key_id "$L")" = "$old"
+done
+
+# (b) the new private key emptied after its certificate was stored: --abandon
+# removes every object of the pending pair, the certificate included.
+before=$(objfiles)
+frenew switch
+pend=$(pending_id)
+new=$(comm -13 <(echo "$before") <(objfiles))
+f=$(for x in $new; do grep -qF "$(xxd -r -p <<<"$pend")" "$x" || echo "$x"; done)
+check "(b) found the pending private key's object file" test -n "$pend" -a -n "$f" -a "$(wc -l <<<"$f")" = 1
+tear "$f" zero
+run renew --profile "$P"
+expect_rc 1 "(b) the pending private key torn: renew cannot finish"
+run renew --profile "$P" --abandon
+expect_rc 0 "(b) --abandon"
+check "(b) --abandon: nothing with the pending id is left" test "$(ptool --list-objects | grep -ci "ID: *$pend")" = 0
+check "(b) invariants" invariants
 
 bad=0
 for i in $(seq 1 "$CYCLES"); do

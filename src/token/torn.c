@@ -1,0 +1,250 @@
+/*
+ * torn.c - what a crash leaves on a token whose objects are not written
+ * atomically (SoftHSM's file backend rewrites an object file in place: a
+ * kill -9 leaves it empty, and the object is gone, or half written, and
+ * some of its attributes cannot be read): rebuilding a key's missing public
+ * half from its certificate, destroying every object of an id p11enroll
+ * made, and finding the objects nothing can read.
+ *
+ * Only public attributes are read and only public objects created: the
+ * private key is never read, copied or wrapped.
+ */
+#include "token_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+
+#include "util.h"
+
+/* Objects of `cls` with CKA_ID id (up to max).  Count or -1. */
+static long
+find_class_id(struct token *tok, CK_OBJECT_CLASS cls, const uint8_t *id, size_t idlen,
+    CK_OBJECT_HANDLE *found, CK_ULONG max)
+{
+    CK_ATTRIBUTE tmpl[2] = {
+        { CKA_CLASS, &cls, sizeof(cls) },
+        { CKA_ID, (void *)id, idlen },
+    };
+    return tok_find_objects(tok, tmpl, 2, found, max);
+}
+
+/* The first certificate with the id that parses, or NULL. */
+static X509 *
+cert_of_id(struct token *tok, const uint8_t *id, size_t idlen)
+{
+    CK_OBJECT_HANDLE objs[8];
+    long n = find_class_id(tok, CKO_CERTIFICATE, id, idlen, objs, 8);
+    X509 *x = NULL;
+
+    for (long i = 0; i < n && x == NULL; i++) {
+        uint8_t *der = NULL;
+        size_t len;
+        const unsigned char *p;
+        if (tok_get_attr(tok, objs[i], CKA_VALUE, &der, &len) == 0 && der != NULL) {
+            p = der;
+            x = d2i_X509(NULL, &p, (long)len);
+        }
+        free(der);
+    }
+    ERR_clear_error();
+    err_clear();
+    return x;
+}
+
+/* Does the private key's public attribute `type` equal buf?  (RSA modulus, EC params.) */
+static bool
+priv_attr_is(struct token *tok, CK_OBJECT_HANDLE priv, CK_ATTRIBUTE_TYPE type,
+    const uint8_t *buf, size_t len)
+{
+    uint8_t *v = NULL;
+    size_t vlen;
+    bool same = tok_get_attr(tok, priv, type, &v, &vlen) == 0 && v != NULL && vlen == len &&
+                memcmp(v, buf, len) == 0;
+    free(v);
+    err_clear();
+    return same;
+}
+
+/*
+ * Create the public key object for `pub` (from the certificate) next to
+ * the private key `priv`, with its id and label, after checking what the
+ * private key tells about itself (RSA: its modulus; EC: its curve).
+ * 0, 1 (the certificate is not for this private key), -1 after reporting.
+ */
+static int
+create_public(struct token *tok, CK_OBJECT_HANDLE priv, EVP_PKEY *pub, const uint8_t *id,
+    size_t idlen, const char *label)
+{
+    CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_KEY_TYPE kt;
+    uint8_t *a = NULL, *b = NULL, pt[2 + 133], params[16];
+    size_t alen = 0, blen = 0, ptlen = 0;
+    BIGNUM *n = NULL, *e = NULL;
+    int rc = 1, id_nid = EVP_PKEY_get_base_id(pub);
+    CK_OBJECT_HANDLE h;
+    CK_RV rv;
+
+    if (id_nid == EVP_PKEY_RSA) {
+        kt = CKK_RSA;
+        if (!EVP_PKEY_get_bn_param(pub, OSSL_PKEY_PARAM_RSA_N, &n) ||
+            !EVP_PKEY_get_bn_param(pub, OSSL_PKEY_PARAM_RSA_E, &e))
+            goto out;
+        alen = (size_t)BN_num_bytes(n);
+        blen = (size_t)BN_num_bytes(e);
+        if ((a = malloc(alen)) == NULL || (b = malloc(blen)) == NULL)
+            goto out;
+        BN_bn2bin(n, a);
+        BN_bn2bin(e, b);
+        if (!priv_attr_is(tok, priv, CKA_MODULUS, a, alen))
+            goto out;
+    } else if (id_nid == EVP_PKEY_EC || id_nid == EVP_PKEY_ED25519) {
+        char group[64];
+        unsigned char *op = params;
+        int nid, plen;
+        size_t raw;
+        kt = id_nid == EVP_PKEY_EC ? CKK_EC : CKK_EC_EDWARDS;
+        if (id_nid == EVP_PKEY_EC) {
+            if (!EVP_PKEY_get_utf8_string_param(pub, OSSL_PKEY_PARAM_GROUP_NAME, group,
+                    sizeof(group), NULL) || (nid = OBJ_sn2nid(group)) == NID_undef)
+                goto out;
+        } else {
+            nid = NID_ED25519;
+        }
+        if ((plen = i2d_ASN1_OBJECT(OBJ_nid2obj(nid), NULL)) <= 0 || plen > (int)sizeof(params))
+            goto out;
+        i2d_ASN1_OBJECT(OBJ_nid2obj(nid), &op);
+        if (!priv_attr_is(tok, priv, CKA_EC_PARAMS, params, (size_t)plen))
+            goto out;
+        if (id_nid == EVP_PKEY_EC) {
+            EVP_PKEY_set_utf8_string_param(pub, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+                "uncompressed");
+            if (!EVP_PKEY_get_octet_string_param(pub, OSSL_PKEY_PARAM_PUB_KEY, pt + 2,
+                    sizeof(pt) - 3, &raw))
+                goto out;
+        } else {
+            raw = sizeof(pt) - 3;
+            if (!EVP_PKEY_get_raw_public_key(pub, pt + 2, &raw))
+                goto out;
+        }
+        if (raw > 127) { /* P-521: 133 bytes, a long-form length */
+            memmove(pt + 3, pt + 2, raw);
+            pt[0] = 0x04, pt[1] = 0x81, pt[2] = (uint8_t)raw;
+            ptlen = raw + 3;
+        } else {
+            pt[0] = 0x04, pt[1] = (uint8_t)raw;
+            ptlen = raw + 2;
+        }
+        alen = (size_t)plen;
+    } else {
+        goto out;
+    }
+    CK_ATTRIBUTE t[] = {
+        { CKA_CLASS, &cls, sizeof(cls) },
+        { CKA_KEY_TYPE, &kt, sizeof(kt) },
+        { CKA_TOKEN, &yes, sizeof(yes) },
+        { CKA_PRIVATE, &no, sizeof(no) },
+        { CKA_VERIFY, &yes, sizeof(yes) },
+        { CKA_ID, (void *)id, idlen },
+        { CKA_LABEL, (void *)label, strlen(label) },
+        { kt == CKK_RSA ? CKA_MODULUS : CKA_EC_PARAMS, kt == CKK_RSA ? a : params, alen },
+        { kt == CKK_RSA ? CKA_PUBLIC_EXPONENT : CKA_EC_POINT, kt == CKK_RSA ? b : pt,
+          kt == CKK_RSA ? blen : ptlen },
+    };
+    if ((rv = tok->fn->C_CreateObject(tok->session, t, 9, &h)) != CKR_OK) {
+        err_runtime("E_TOKEN", "token %s: rebuilding the public key of %s: %s", tok->label,
+            label, token_rv_text(rv));
+        rc = -1;
+        goto out;
+    }
+    rc = 0;
+out:
+    free(a);
+    free(b);
+    BN_free(n);
+    BN_free(e);
+    ERR_clear_error();
+    return rc;
+}
+
+int
+token_rebuild_public(struct token *tok, const uint8_t *id, size_t idlen, struct token_key **out)
+{
+    CK_OBJECT_HANDLE priv[2], pubs[4];
+    X509 *cert = NULL;
+    char *label = NULL;
+    long np, nq;
+    int rc = 1, c;
+    CK_RV rv;
+
+    *out = NULL;
+    if ((np = find_class_id(tok, CKO_PRIVATE_KEY, id, idlen, priv, 2)) == -1)
+        return -1;
+    if (np != 1)
+        return 1;
+    if (tok_load_key(tok, priv[0], out) == 0)
+        return 0; /* a whole pair: nothing to rebuild */
+    err_clear();
+    if ((cert = cert_of_id(tok, id, idlen)) == NULL)
+        return 1;
+    if (tok_get_attr(tok, priv[0], CKA_LABEL, (uint8_t **)&label, &(size_t){ 0 }) == -1)
+        goto out;
+    if (label == NULL && (label = strdup("")) == NULL)
+        goto out;
+    /* The torn remains of the public half go first: the rebuilt one replaces them. */
+    if ((nq = find_class_id(tok, CKO_PUBLIC_KEY, id, idlen, pubs, 4)) == -1)
+        goto fail;
+    for (long i = 0; i < nq; i++)
+        if ((rv = tok->fn->C_DestroyObject(tok->session, pubs[i])) != CKR_OK) {
+            err_runtime("E_TOKEN", "token %s: removing the unreadable public key of %s: %s",
+                tok->label, label, token_rv_text(rv));
+            goto fail;
+        }
+    if ((c = create_public(tok, priv[0], X509_get0_pubkey(cert), id, idlen, label)) != 0) {
+        rc = c;
+        goto out;
+    }
+    warnmsg("token %s: key %s had lost its public key object (a torn write?); rebuilt it from "
+        "its certificate", tok->label, label);
+    rc = tok_load_key(tok, priv[0], out) == 0 ? 0 : -1;
+    goto out;
+fail:
+    rc = -1;
+out:
+    X509_free(cert);
+    free(label);
+    return rc;
+}
+
+int
+token_destroy_own_id(struct token *tok, const uint8_t *id, size_t idlen)
+{
+    static const CK_OBJECT_CLASS order[3] = { CKO_CERTIFICATE, CKO_PUBLIC_KEY,
+        CKO_PRIVATE_KEY };
+    int done = 0;
+    CK_RV rv;
+
+    /* Certificates first and the private key last, as token_destroy_key() does. */
+    for (int c = 0; c < 3; c++) {
+        CK_OBJECT_HANDLE objs[16];
+        long n = find_class_id(tok, order[c], id, idlen, objs, 16);
+        if (n == -1)
+            return -1;
+        for (long i = 0; i < n; i++) {
+            if ((rv = tok->fn->C_DestroyObject(tok->session, objs[i])) != CKR_OK) {
+                err_runtime("E_TOKEN", "token %s: destroying an object of a key pair: %s",
+                    tok->label, token_rv_text(rv));
+                return -1;
+            }
+            done++;
+        }
+    }
+    return done;
+}
