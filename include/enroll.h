@@ -65,6 +65,19 @@ enum enroll_key_mode {
  */
 int enroll_key(struct enroll *e, enum enroll_key_mode mode);
 
+/*
+ * token_keygen() with a fresh random CKA_ID journalled first in
+ * <state-dir>/keygen.journal (without a state dir: no journal), removed once
+ * the pair is whole.  A run killed inside C_GenerateKeyPair (a torn token
+ * may keep half a pair) leaves the journal: enroll_keygen_recover() then
+ * destroys every object with that id.  0 and *out, or -1 after reporting.
+ */
+int enroll_keygen(struct enroll *e, const struct keytype *type, const char *label,
+    struct token_key **out);
+
+/* Clean up after a key generation the journal says was interrupted.  0 or -1. */
+int enroll_keygen_recover(struct enroll *e);
+
 /* Build the CSR from the plan and sign it on the token. */
 int enroll_csr(struct enroll *e, X509_REQ **out);
 

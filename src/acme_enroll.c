@@ -52,11 +52,12 @@ account_key(struct enroll *e, struct token_key **key)
     } else if ((label = strdup(DEFAULT_ACCOUNT_LABEL)) == NULL) {
         return -1;
     }
-    if ((r = token_find_key(e->tok, label, NULL, 0, key)) == -1)
+    if (enroll_keygen_recover(e) == -1 ||
+        (r = token_find_key(e->tok, label, NULL, 0, key)) == -1)
         goto out;
     if (r == 1) {
         progress("creating the ACME account key %s on token %s", label, token_label(e->tok));
-        if (token_keygen(e->tok, keytype_parse("ec:p256"), label, NULL, 0, key) == -1)
+        if (enroll_keygen(e, keytype_parse("ec:p256"), label, key) == -1)
             goto out;
     }
     rc = 0;

@@ -2,12 +2,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "acme_enroll.h"
 #include "cmdopt.h"
 #include "commands.h"
 #include "csr.h"
 #include "enroll.h"
+#include "state.h"
 #include "util.h"
 
 static const char usage[] =
@@ -28,6 +30,28 @@ static const char usage[] =
     "  -q (before the command) hides progress; -v adds detail.\n"
     "\n" CMDOPT_PIN_HELP
     "Exit codes: 0 done, 1 token, CA, network or file failure, 2 usage or profile error.\n";
+
+/*
+ * With a state dir, enroll takes the profile's lock like renew (a renew
+ * from a timer must not run at the same time) and removes the temp files
+ * a killed run left.  Returns the lock descriptor, -2 without a state dir,
+ * or -1 after reporting.
+ */
+static int
+enroll_lock(struct enroll *e, const char *profile)
+{
+    const char *dir = e->prof->output.state_dir;
+    struct timespec now;
+    int fd;
+
+    if (dir == NULL)
+        return -2;
+    if (state_mkdir(dir) == -1 || (fd = state_lock(dir, true, profile)) == -1)
+        return -1;
+    if (clock_gettime(CLOCK_REALTIME, &now) == 0)
+        enroll_clean_tmp(e, &now);
+    return fd;
+}
 
 static int
 enroll_manual(struct enroll *e, bool json)
@@ -115,7 +139,7 @@ cmd_enroll(int argc, char **argv)
     const char *profile = NULL;
     bool json = false;
     struct enroll e = { 0 };
-    int c, rc = EXIT_DONE;
+    int c, rc = EXIT_DONE, lockfd = -2;
 
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
@@ -143,7 +167,8 @@ cmd_enroll(int argc, char **argv)
     bool manual = e.prof->ca.type != NULL && strcmp(e.prof->ca.type, "manual") == 0;
     if (!manual && acme_enroll_check(&e) == -1)
         goto fail;
-    if (enroll_open(&e, &over) == -1 || enroll_key(&e, KEY_ANY) == -1)
+    if ((lockfd = enroll_lock(&e, profile)) == -1 || enroll_open(&e, &over) == -1 ||
+        enroll_key(&e, KEY_ANY) == -1)
         goto fail;
     if (manual ? enroll_manual(&e, json) == -1 : enroll_acme(&e, json) == -1) {
         /*
@@ -159,5 +184,7 @@ fail:
     rc = cmdopt_fail(json);
 done:
     enroll_free(&e);
+    if (lockfd >= 0)
+        state_unlock(lockfd);
     return rc;
 }

@@ -1,10 +1,14 @@
 /* enroll.c - profile -> plan -> key -> CSR, and installing the certificate. */
 #include "enroll.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <libgen.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
 
 #include "acme.h"
 #include "child.h"
@@ -55,6 +59,96 @@ enroll_open(struct enroll *e, const struct token_opts *over)
     return token_open(&o, &e->tok);
 }
 
+/* ---- journalled key generation ------------------------------------------------ */
+
+#define KEYGEN_JOURNAL "keygen.journal"
+
+static char *
+keygen_journal(const struct enroll *e)
+{
+    char *path = NULL;
+    if (e->prof == NULL || e->prof->output.state_dir == NULL ||
+        asprintf(&path, "%s/" KEYGEN_JOURNAL, e->prof->output.state_dir) == -1)
+        return NULL;
+    return path;
+}
+
+int
+enroll_keygen_recover(struct enroll *e)
+{
+    char *path = keygen_journal(e), *sp;
+    uint8_t *buf = NULL, *id = NULL;
+    size_t len, idlen;
+    int n, rc = -1;
+
+    if (path == NULL || access(path, F_OK) == -1) {
+        free(path);
+        return 0;
+    }
+    if (read_file_capped(path, 4096, &buf, &len) == -1) {
+        err_runtime("E_FILE", "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    if ((sp = strchr((char *)buf, ' ')) != NULL)
+        *sp = '\0';
+    if (hex_decode((char *)buf, &id, &idlen) == -1 || idlen == 0) {
+        err_runtime("E_STATE", "%s: not a key generation journal; remove it by hand", path);
+        goto out;
+    }
+    /* The id is 16 random bytes this program journalled: every object with it is its own. */
+    if ((n = token_destroy_own_id(e->tok, id, idlen)) == -1)
+        goto out;
+    if (n > 0)
+        warnmsg("removed %d object(s) of a key generation an earlier run did not finish", n);
+    if (unlink(path) == -1 && errno != ENOENT) {
+        err_runtime("E_FILE", "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    rc = 0;
+out:
+    free(buf);
+    free(id);
+    free(path);
+    return rc;
+}
+
+int
+enroll_keygen(struct enroll *e, const struct keytype *type, const char *label,
+    struct token_key **out)
+{
+    char *path = keygen_journal(e), *hex = NULL, *line = NULL;
+    uint8_t id[16];
+    int rc = -1;
+
+    *out = NULL;
+    if (path == NULL) /* no state dir: nowhere to journal */
+        return token_keygen(e->tok, type, label, NULL, 0, out);
+    if (RAND_bytes(id, sizeof(id)) != 1) {
+        err_runtime("E_RANDOM", "no random bytes for the new key id");
+        goto out;
+    }
+    if ((hex = hex_encode(id, sizeof(id))) == NULL || asprintf(&line, "%s %s\n", hex, label) == -1) {
+        line = NULL;
+        err_runtime("E_NOMEM", "out of memory");
+        goto out;
+    }
+    /* Journalled before C_GenerateKeyPair: a run killed inside it leaves an id to clean. */
+    if (write_file_atomic(path, line, strlen(line), 0600) == -1)
+        goto out;
+    if (token_keygen(e->tok, type, label, id, sizeof(id), out) == -1) {
+        (void)enroll_keygen_recover(e);
+        goto out;
+    }
+    if (unlink(path) == -1)
+        warnmsg("%s: %s", path, strerror(errno));
+    rc = 0;
+out:
+    free(hex);
+    free(line);
+    free(path);
+    return rc;
+}
+
 int
 enroll_key(struct enroll *e, enum enroll_key_mode mode)
 {
@@ -66,7 +160,8 @@ enroll_key(struct enroll *e, enum enroll_key_mode mode)
         err_input("E_MISSING", "%s: [key] label is required", e->prof->name);
         return -1;
     }
-    if ((r = token_find_key(e->tok, label, NULL, 0, &e->key)) == -1)
+    if (enroll_keygen_recover(e) == -1 ||
+        (r = token_find_key(e->tok, label, NULL, 0, &e->key)) == -1)
         return -1;
     if (r == 1) {
         if (mode == KEY_EXISTING) {
@@ -79,7 +174,7 @@ enroll_key(struct enroll *e, enum enroll_key_mode mode)
                 e->plan->key);
             return -1;
         }
-        if (token_keygen(e->tok, type, label, NULL, 0, &e->key) == -1)
+        if (enroll_keygen(e, type, label, &e->key) == -1)
             return -1;
         e->key_created = true;
         return 0;
