@@ -123,6 +123,16 @@ int enroll_deploy_hook(struct enroll *e);
 struct timespec;
 void enroll_clean_tmp(const struct enroll *e, const struct timespec *locked);
 
+/*
+ * With [output] state-dir, take the profile's lock (waiting) as renew does
+ * and remove the temp files a killed run left (enroll_clean_tmp()).
+ * Returns the lock descriptor (enroll_unlock()), -2 without a state dir,
+ * or -1 after reporting.
+ */
+int enroll_lock(struct enroll *e, const char *profile);
+/* Release enroll_lock()'s lock; any other value (-2, -1) is ignored. */
+void enroll_unlock(int fd);
+
 void enroll_free(struct enroll *e);
 
 #endif

@@ -180,6 +180,26 @@ int token_rebuild_public(struct token *tok, const uint8_t *id, size_t idlen,
 int token_destroy_own_id(struct token *tok, const uint8_t *id, size_t idlen);
 
 /*
+ * An object nothing can use or ever find: its class cannot be read, or it
+ * is a key or certificate with neither a label nor an id (what a creation
+ * cut short by a kill leaves on a token that is not crash-atomic).
+ */
+struct token_stray {
+    unsigned long handle;       /* valid in this session only */
+    const char *what;           /* "private key", "public key", "certificate", "object" */
+    const char *why;            /* static text */
+};
+
+/*
+ * List the strays on the token: 0 and *out (free()), *n entries; -1 after
+ * reporting.  Reads public attributes only; changes nothing.
+ */
+int token_find_strays(struct token *tok, struct token_stray **out, size_t *n);
+
+/* Destroy one stray found in this session.  0 or -1 after reporting. */
+int token_destroy_stray(struct token *tok, const struct token_stray *s);
+
+/*
  * Change the label of the key pair and its own certificates (as for
  * token_destroy_key).  All or nothing: on a failure the labels already
  * changed are put back.  0; -2 when the token refuses to change labels

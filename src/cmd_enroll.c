@@ -2,14 +2,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "acme_enroll.h"
 #include "cmdopt.h"
 #include "commands.h"
 #include "csr.h"
 #include "enroll.h"
-#include "state.h"
 #include "util.h"
 
 static const char usage[] =
@@ -30,28 +28,6 @@ static const char usage[] =
     "  -q (before the command) hides progress; -v adds detail.\n"
     "\n" CMDOPT_PIN_HELP
     "Exit codes: 0 done, 1 token, CA, network or file failure, 2 usage or profile error.\n";
-
-/*
- * With a state dir, enroll takes the profile's lock like renew (a renew
- * from a timer must not run at the same time) and removes the temp files
- * a killed run left.  Returns the lock descriptor, -2 without a state dir,
- * or -1 after reporting.
- */
-static int
-enroll_lock(struct enroll *e, const char *profile)
-{
-    const char *dir = e->prof->output.state_dir;
-    struct timespec now;
-    int fd;
-
-    if (dir == NULL)
-        return -2;
-    if (state_mkdir(dir) == -1 || (fd = state_lock(dir, true, profile)) == -1)
-        return -1;
-    if (clock_gettime(CLOCK_REALTIME, &now) == 0)
-        enroll_clean_tmp(e, &now);
-    return fd;
-}
 
 static int
 enroll_manual(struct enroll *e, bool json)
@@ -184,7 +160,6 @@ fail:
     rc = cmdopt_fail(json);
 done:
     enroll_free(&e);
-    if (lockfd >= 0)
-        state_unlock(lockfd);
+    enroll_unlock(lockfd);
     return rc;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <libgen.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/rand.h>
@@ -14,6 +15,7 @@
 #include "child.h"
 #include "csr.h"
 #include "file.h"
+#include "state.h"
 #include "util.h"
 
 int
@@ -235,6 +237,29 @@ profile_targets(const struct enroll *e, const char **targets)
     targets[0] = e->prof ? e->prof->output.cert : NULL;
     targets[1] = e->prof ? e->prof->output.chain : NULL;
     targets[2] = e->prof ? e->prof->output.fullchain : NULL;
+}
+
+int
+enroll_lock(struct enroll *e, const char *profile)
+{
+    const char *dir = e->prof->output.state_dir;
+    struct timespec now;
+    int fd;
+
+    if (dir == NULL)
+        return -2;
+    if (state_mkdir(dir) == -1 || (fd = state_lock(dir, true, profile)) == -1)
+        return -1;
+    if (clock_gettime(CLOCK_REALTIME, &now) == 0)
+        enroll_clean_tmp(e, &now);
+    return fd;
+}
+
+void
+enroll_unlock(int fd)
+{
+    if (fd >= 0)
+        state_unlock(fd);
 }
 
 void

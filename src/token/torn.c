@@ -248,3 +248,102 @@ token_destroy_own_id(struct token *tok, const uint8_t *id, size_t idlen)
     }
     return done;
 }
+
+/* ---- objects nothing can use ------------------------------------------------------- */
+
+#define MAX_OBJECTS 1024
+
+static const char *
+class_name(CK_OBJECT_CLASS c)
+{
+    switch (c) {
+    case CKO_PRIVATE_KEY: return "private key";
+    case CKO_PUBLIC_KEY: return "public key";
+    case CKO_CERTIFICATE: return "certificate";
+    default: return "object";
+    }
+}
+
+/*
+ * Why the object is a stray, or NULL when it is fine: its class cannot be
+ * read, or it is a key or certificate with neither a label nor an id (a
+ * creation cut short: p11enroll never makes such an object, and no lookup
+ * by label or id can ever find it).
+ */
+static const char *
+stray_reason(struct token *tok, CK_OBJECT_HANDLE h, CK_OBJECT_CLASS *cls)
+{
+    CK_ATTRIBUTE a = { CKA_CLASS, cls, sizeof(*cls) };
+    uint8_t *label = NULL, *id = NULL;
+    size_t llen = 0, ilen = 0;
+    int rl, ri;
+    const char *why = NULL;
+
+    if (tok->fn->C_GetAttributeValue(tok->session, h, &a, 1) != CKR_OK ||
+        a.ulValueLen != sizeof(*cls)) {
+        *cls = (CK_OBJECT_CLASS)-1;
+        return "its class cannot be read";
+    }
+    if (*cls != CKO_PRIVATE_KEY && *cls != CKO_PUBLIC_KEY && *cls != CKO_CERTIFICATE)
+        return NULL;
+    rl = tok_get_attr(tok, h, CKA_LABEL, &label, &llen);
+    ri = tok_get_attr(tok, h, CKA_ID, &id, &ilen);
+    err_clear();
+    if (rl != 0 && ri != 0)
+        why = "its label and id cannot be read";
+    else if ((rl != 0 || llen == 0) && (ri != 0 || ilen == 0))
+        why = "it has neither a label nor an id";
+    free(label);
+    free(id);
+    return why;
+}
+
+int
+token_find_strays(struct token *tok, struct token_stray **out, size_t *n)
+{
+    CK_OBJECT_HANDLE *all = calloc(MAX_OBJECTS, sizeof(*all));
+    struct token_stray *s = NULL;
+    long count;
+    size_t k = 0;
+    int rc = -1;
+
+    *out = NULL;
+    *n = 0;
+    if (all == NULL || (count = tok_find_objects(tok, NULL, 0, all, MAX_OBJECTS)) == -1)
+        goto out;
+    if ((s = calloc((size_t)count + 1, sizeof(*s))) == NULL)
+        goto out;
+    for (long i = 0; i < count; i++) {
+        CK_OBJECT_CLASS cls;
+        const char *why = stray_reason(tok, all[i], &cls);
+        if (why == NULL)
+            continue;
+        s[k].handle = all[i];
+        s[k].what = class_name(cls);
+        s[k].why = why;
+        k++;
+    }
+    *out = s;
+    s = NULL; /* transferred */
+    *n = k;
+    rc = 0;
+out:
+    if (rc == -1 && all == NULL)
+        err_runtime("E_NOMEM", "out of memory");
+    free(all);
+    free(s);
+    return rc;
+}
+
+int
+token_destroy_stray(struct token *tok, const struct token_stray *s)
+{
+    CK_RV rv = tok->fn->C_DestroyObject(tok->session, s->handle);
+
+    if (rv != CKR_OK) {
+        err_runtime("E_TOKEN", "token %s: destroying a %s that %s: %s", tok->label, s->what,
+            s->why, token_rv_text(rv));
+        return -1;
+    }
+    return 0;
+}
