@@ -14,6 +14,7 @@
 #include "acme.h"
 #include "child.h"
 #include "csr.h"
+#include "fault.h"
 #include "file.h"
 #include "state.h"
 #include "util.h"
@@ -141,6 +142,7 @@ enroll_keygen(struct enroll *e, const struct keytype *type, const char *label,
         (void)enroll_keygen_recover(e);
         goto out;
     }
+    fault_point("enroll-keygen");
     if (unlink(path) == -1)
         warnmsg("%s: %s", path, strerror(errno));
     rc = 0;

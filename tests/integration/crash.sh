@@ -51,6 +51,19 @@ killed() {
   wait "$pid" 2>/dev/null
 }
 
+# inv_or_repair PROFILE: the invariants, or, when they fail, the same after
+# `repair --yes` removed what a kill left that nothing can use (a key or
+# certificate whose creation was cut short before its label and id).
+inv_or_repair() {
+  local why
+  why=$(invariants) && return 0
+  "$P11ENROLL" repair --profile "$1" --yes >/dev/null 2>"$T/rerr" || { echo "$why; repair failed: $(cat "$T/rerr")"; return 1; }
+  grep -q "^p11enroll: removed:" "$T/rerr" || { echo "$why"; return 1; }
+  REPAIRED=$((REPAIRED + 1))
+  invariants || { echo "$why (after repair)"; return 1; }
+}
+REPAIRED=0
+
 # Files named like a temp file of p11enroll's that nobody will remove.
 stray_tmp() { find "$T/o" "$T/state" -name '.p11enroll-tmp.*' | head -3; }
 
@@ -72,6 +85,16 @@ idb = bytes.fromhex(sys.argv[1])
 for f in sys.argv[2:]:
     d = open(f, "rb").read()
     if idb in d and b"contoso.com" not in d:
+        print(f)
+PY
+}
+# priv_file ID FILES...: of the object files of one new pair (and its
+# certificate), the one that does not hold the id in clear: the private key.
+priv_file() { python3 - "$@" <<'PY'
+import sys
+idb = bytes.fromhex(sys.argv[1])
+for f in sys.argv[2:]:
+    if idb not in open(f, "rb").read():
         print(f)
 PY
 }
@@ -103,7 +126,7 @@ before=$(objfiles)
 frenew switch
 pend=$(pending_id)
 new=$(comm -13 <(echo "$before") <(objfiles))
-f=$(for x in $new; do grep -qF "$(xxd -r -p <<<"$pend")" "$x" || echo "$x"; done)
+f=$(priv_file "$pend" $new)
 check "(b) found the pending private key's object file" test -n "$pend" -a -n "$f" -a "$(wc -l <<<"$f")" = 1
 tear "$f" zero
 run renew --profile "$P"
@@ -113,6 +136,62 @@ expect_rc 0 "(b) --abandon"
 check "(b) --abandon: nothing with the pending id is left" test "$(ptool --list-objects | grep -ci "ID: *$pend")" = 0
 check "(b) invariants" invariants
 
+# (c) objects that nothing can find: a certificate with neither label nor id,
+# and an object whose class cannot be read (its file cut to a few bytes).
+# status reports them, repair shows what it would do, repair --yes removes them.
+openssl x509 -in "$T/o/cert.pem" -outform DER -out "$T/stray.der"
+before=$(objfiles)
+ptool --write-object "$T/stray.der" --type cert >/dev/null
+ptool --write-object "$T/stray.der" --type cert >/dev/null
+strays=$(comm -13 <(echo "$before") <(objfiles))
+check "(c) two stray objects written" test "$(wc -l <<<"$strays")" = 2
+truncate -s 8 "$(head -1 <<<"$strays")"
+run status --profile "$P"
+expect_rc 0 "(c) status with stray objects"
+expect_out "certificate: it has neither a label nor an id" "(c) status reports the certificate without label or id"
+expect_out "its class cannot be read" "(c) status reports the object whose class cannot be read"
+snap=$(ptool --list-objects | md5sum)
+run repair --profile "$P"
+expect_rc 0 "(c) repair without --yes"
+expect_err "would remove: certificate" "(c) repair shows what it would remove"
+expect_err "run again with --yes" "(c) repair says how to remove them"
+check "(c) repair without --yes changes nothing" test "$(ptool --list-objects | md5sum)" = "$snap"
+run repair --profile "$P" --yes --json
+expect_rc 0 "(c) repair --yes"
+check "(c) repair --yes removed both" bash -c 'jq -e "[.strays[] | select(.removed)] | length == 2" <<<"$1" >/dev/null' _ "$OUT"
+check "(c) invariants after repair" invariants
+run status --profile "$P"
+expect_no_err "unreadable" "(c) status after repair: nothing unreadable"
+check "(c) status after repair: no unreadable line" bash -c '! grep -q "^unreadable" <<<"$1"' _ "$OUT"
+run repair --profile "$P" --bogus
+expect_rc 2 "(c) repair with an unknown option"
+run repair
+expect_rc 2 "(c) repair without --profile"
+
+# (d) a first enroll killed inside its key generation, the private key's
+# object torn: the next enroll cleans the half pair its journal names.
+TOK=half
+new_token half 1234
+cp "$P" "$T/h.ini"
+ini_set "$T/h.ini" token uri "pkcs11:token=half"
+ini_set "$T/h.ini" ca account-key "pkcs11:token=half;object=acme-account"
+ini_set "$T/h.ini" output state-dir "$T/hstate"
+mkdir -p "$T/hstate"
+before=$(objfiles)
+P11ENROLL_FAULT=enroll-keygen "$P11ENROLL_FAULTS" enroll --profile "$T/h.ini" >/dev/null 2>&1 </dev/null
+check "(d) the key generation is journalled" test -s "$T/hstate/keygen.journal"
+jid=$(cut -d' ' -f1 "$T/hstate/keygen.journal")
+new=$(comm -13 <(echo "$before") <(objfiles))
+f=$(priv_file "$jid" $new)
+check "(d) found the new private key's object file" test -n "$f" -a "$(wc -l <<<"$f")" = 1
+tear "$f" zero
+run enroll --profile "$T/h.ini"
+expect_rc 0 "(d) enroll after a key generation killed and torn"
+expect_err "of a key generation an earlier run did not finish" "(d) enroll says it cleaned the half pair"
+check "(d) nothing with the journalled id is left" test "$(ptool --list-objects | grep -ci "ID: *$jid")" = 0
+check "(d) the journal is gone" test ! -e "$T/hstate/keygen.journal"
+TOK=edge
+
 bad=0
 for i in $(seq 1 "$CYCLES"); do
   d=$(rand_delay)
@@ -120,7 +199,7 @@ for i in $(seq 1 "$CYCLES"); do
   run renew --profile "$P" --no-wait
   why=""
   [ "$RC" = 0 ] || [ "$RC" = 3 ] || why="rerun exit $RC: $(tail -2 "$T/err")"
-  [ -n "$why" ] || why=$(invariants) || true
+  [ -n "$why" ] || why=$(inv_or_repair "$P") || true
   [ -n "$why" ] || [ "$(account_sha)" = "$ACCT" ] || why="the account key changed"
   [ -n "$why" ] || [ -z "$(stray_tmp)" ] || why="temp files left: $(stray_tmp)"
   if [ -n "$why" ]; then
@@ -149,7 +228,7 @@ for i in $(seq 1 "$ENROLL_CYCLES"); do
   if [ "$RC" != 0 ]; then
     why="enroll after the kill: exit $RC: $(tail -2 "$T/err")"
   else
-    why=$(invariants) || true
+    why=$(inv_or_repair "$E") || true
   fi
   [ -n "$why" ] || [ -z "$(stray_tmp)" ] || why="temp files left: $(stray_tmp)"
   if [ -n "$why" ]; then
@@ -160,5 +239,6 @@ for i in $(seq 1 "$ENROLL_CYCLES"); do
   fi
 done
 check "first enroll killed at random $ENROLL_CYCLES times: the next enroll succeeds" test "$bad" = 0
+echo "# objects a kill left that only 'repair --yes' could remove: $REPAIRED time(s)"
 
 finish
