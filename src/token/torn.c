@@ -226,27 +226,23 @@ out:
 int
 token_destroy_own_id(struct token *tok, const uint8_t *id, size_t idlen)
 {
-    static const CK_OBJECT_CLASS order[3] = { CKO_CERTIFICATE, CKO_PUBLIC_KEY,
-        CKO_PRIVATE_KEY };
-    int done = 0;
+    CK_OBJECT_HANDLE certs[16];
+    long n = find_class_id(tok, CKO_CERTIFICATE, id, idlen, certs, 16);
+    int keys;
     CK_RV rv;
 
-    /* Certificates first and the private key last, as token_destroy_key() does. */
-    for (int c = 0; c < 3; c++) {
-        CK_OBJECT_HANDLE objs[16];
-        long n = find_class_id(tok, order[c], id, idlen, objs, 16);
-        if (n == -1)
+    if (n == -1)
+        return -1;
+    /* Every certificate with the id first: token_destroy_id() keeps those of half a pair. */
+    for (long i = 0; i < n; i++)
+        if ((rv = tok->fn->C_DestroyObject(tok->session, certs[i])) != CKR_OK) {
+            err_runtime("E_TOKEN", "token %s: destroying a certificate of a key pair: %s",
+                tok->label, token_rv_text(rv));
             return -1;
-        for (long i = 0; i < n; i++) {
-            if ((rv = tok->fn->C_DestroyObject(tok->session, objs[i])) != CKR_OK) {
-                err_runtime("E_TOKEN", "token %s: destroying an object of a key pair: %s",
-                    tok->label, token_rv_text(rv));
-                return -1;
-            }
-            done++;
         }
-    }
-    return done;
+    if ((keys = token_destroy_id(tok, id, idlen)) == -1)
+        return -1;
+    return (int)n + keys;
 }
 
 /* ---- objects nothing can use ------------------------------------------------------- */

@@ -22,22 +22,14 @@ MAXD=${CRASH_MAX_DELAY:-1.5}
 L=edge-external
 EMPTY_SHA=$(sha256sum </dev/null)
 new_token edge 1234
-"$SRCDIR/scripts/pebble-ca" start "$T/ca" --validity 3600 >/dev/null || { echo "cannot start pebble"; exit 1; }
-at_exit "'$SRCDIR/scripts/pebble-ca' stop '$T/ca'"
-set -a; . "$T/ca/pebble.env"; set +a
-
 P=$T/p.ini
-seed_profile "$P" edge "$L" ec:p256
-ini_set "$P" ca directory "$PEBBLE_DIRECTORY"
-ini_set "$P" ca ca-bundle "$PEBBLE_CA_BUNDLE"
-ini_set "$P" ca http-listen "127.0.0.1:$PEBBLE_HTTP_PORT"
-ini_set "$P" renewal jitter -
+# shellcheck source=rotate_lib.sh
+source "$(dirname "$0")/rotate_lib.sh"
+pebble_profile "$P" --validity 3600
 ini_set "$P" renewal retire-after 0s
 
 TOK=edge
 ptool() { pkcs11-tool --module "$SOFTHSM_MODULE" --token-label "$TOK" --login --pin 1234 "$@" 2>/dev/null; }
-# shellcheck source=rotate_lib.sh
-source "$(dirname "$0")/rotate_lib.sh"
 account_sha() { ptool --read-object --type pubkey --label acme-account -o "$T/acct.pub" >/dev/null && sha256sum <"$T/acct.pub"; }
 rand_delay() { python3 -c "import random; print('%.3f' % random.uniform(0, $MAXD))"; }
 
@@ -63,6 +55,11 @@ inv_or_repair() {
   invariants || { echo "$why (after repair)"; return 1; }
 }
 REPAIRED=0
+# cycle_failed WHAT: say what broke, and what the token holds.
+cycle_failed() {
+  echo "# $1"
+  ptool --list-objects | grep -E 'Object|label|ID' | sed 's/^/#   /'
+}
 
 # Files named like a temp file of p11enroll's that nobody will remove.
 stray_tmp() { find "$T/o" "$T/state" -name '.p11enroll-tmp.*' | head -3; }
@@ -77,8 +74,9 @@ check "the account key is on the token" test -n "$ACCT" -a "$ACCT" != "$EMPTY_SH
 # The token's object files (the private key's attributes are encrypted, so
 # its file does not hold its id in clear; the public key's and the
 # certificate's do, and only the certificate holds the names).
-objfiles() { ls "$T"/tokens/*/*.object | grep -v '/token.object$'; }
+objfiles() { local f; for f in "$T"/tokens/*/*.object; do [ "${f##*/}" = token.object ] || echo "$f"; done; }
 # pub_file ID: the public key object file of that id
+# shellcheck disable=SC2046 # object file names are UUIDs: no blanks
 pub_file() { python3 - "$1" $(objfiles) <<'PY'
 import sys
 idb = bytes.fromhex(sys.argv[1])
@@ -202,12 +200,7 @@ for i in $(seq 1 "$CYCLES"); do
   [ -n "$why" ] || why=$(inv_or_repair "$P") || true
   [ -n "$why" ] || [ "$(account_sha)" = "$ACCT" ] || why="the account key changed"
   [ -n "$why" ] || [ -z "$(stray_tmp)" ] || why="temp files left: $(stray_tmp)"
-  if [ -n "$why" ]; then
-    bad=$((bad + 1))
-    echo "# cycle $i (killed after ${d}s): $why"
-    ptool --list-objects | grep -E 'Object|label|ID' | sed 's/^/#   /'
-    break
-  fi
+  [ -z "$why" ] || { cycle_failed "cycle $i (killed after ${d}s): $why"; bad=1; break; }
 done
 check "renew killed at random $CYCLES times: every rerun restores the invariants" test "$bad" = 0
 
@@ -231,12 +224,7 @@ for i in $(seq 1 "$ENROLL_CYCLES"); do
     why=$(inv_or_repair "$E") || true
   fi
   [ -n "$why" ] || [ -z "$(stray_tmp)" ] || why="temp files left: $(stray_tmp)"
-  if [ -n "$why" ]; then
-    bad=$((bad + 1))
-    echo "# enroll cycle $i (killed after ${d}s): $why"
-    ptool --list-objects | grep -E 'Object|label|ID' | sed 's/^/#   /'
-    break
-  fi
+  [ -z "$why" ] || { cycle_failed "enroll cycle $i (killed after ${d}s): $why"; bad=1; break; }
 done
 check "first enroll killed at random $ENROLL_CYCLES times: the next enroll succeeds" test "$bad" = 0
 echo "# objects a kill left that only 'repair --yes' could remove: $REPAIRED time(s)"

@@ -18,17 +18,11 @@ fi
 L=edge-external
 EMPTY_SHA=$(sha256sum </dev/null)
 new_token edge 1234
-# No authorization reuse: the mid-order kill needs the dns-01 hook to run.
-"$SRCDIR/scripts/pebble-ca" start "$T/ca" --validity 120 --authz-reuse 0 >/dev/null || { echo "cannot start pebble"; exit 1; }
-at_exit "'$SRCDIR/scripts/pebble-ca' stop '$T/ca'"
-set -a; . "$T/ca/pebble.env"; set +a
-
 P=$T/p.ini
-seed_profile "$P" edge "$L" ec:p256
-ini_set "$P" ca directory "$PEBBLE_DIRECTORY"
-ini_set "$P" ca ca-bundle "$PEBBLE_CA_BUNDLE"
-ini_set "$P" ca http-listen "127.0.0.1:$PEBBLE_HTTP_PORT"
-ini_set "$P" renewal jitter -
+# shellcheck source=rotate_lib.sh
+source "$(dirname "$0")/rotate_lib.sh"
+# No authorization reuse: the mid-order kill needs the dns-01 hook to run.
+pebble_profile "$P" --validity 120 --authz-reuse 0
 ini_set "$P" renewal retire-after 1h
 ini_set "$P" hooks deploy "echo \"\$P11ENROLL_KEY_URI\" >> '$T/hook.log'"
 : >"$T/hook.log"
@@ -44,8 +38,6 @@ frenew() { # frenew FAULT ARGS...: the fault-armed binary
 # id of the private key labelled $1 (empty when none)
 key_id() { ptool --list-objects --type privkey | awk -v l="$1" '/^Private Key Object/{p=1} p && $1=="label:" {lab=$2} p && $1=="ID:" { if (lab==l) print $2; p=0 }'; }
 
-# shellcheck source=rotate_lib.sh
-source "$(dirname "$0")/rotate_lib.sh"
 snapshot() { ptool --list-objects | grep -E 'label|ID' | sort; }
 
 # -- input errors: exit 2 before anything happens -----------------------------------

@@ -2,6 +2,21 @@
 # renew.sh and crash.sh.  The caller defines T, L, EMPTY_SHA and ptool()
 # (pkcs11-tool logged in to the profile's token), and the profile writes
 # its [output] files to $T/o and its state to $T/state.
+# pebble_profile PROFILE PEBBLE-ARGS...: start a Pebble in $T/ca (stopped at
+# exit) and write the seed's Edge profile for token "edge", key $L, ec:p256,
+# pointed at it (no jitter).
+pebble_profile() {
+  local p=$1; shift
+  "$SRCDIR/scripts/pebble-ca" start "$T/ca" "$@" >/dev/null || { echo "cannot start pebble"; exit 1; }
+  at_exit "'$SRCDIR/scripts/pebble-ca' stop '$T/ca'"
+  set -a; . "$T/ca/pebble.env"; set +a
+  seed_profile "$p" edge "$L" ec:p256
+  ini_set "$p" ca directory "$PEBBLE_DIRECTORY"
+  ini_set "$p" ca ca-bundle "$PEBBLE_CA_BUNDLE"
+  ini_set "$p" ca http-listen "127.0.0.1:$PEBBLE_HTTP_PORT"
+  ini_set "$p" renewal jitter -
+}
+
 # invariants [pending-ok]: exactly one current pair labelled L with its
 # certificate, which is its key's and the [output] file's; every other
 # object belongs to a complete pair that is the ACME account, a retired
