@@ -31,6 +31,7 @@ struct rotate {
     const struct renew_policy *pol;
     const char *label;              /* [key] label */
     time_t now;
+    bool regenerated;               /* the pending pair was made again in this run */
     char *retired;                  /* out: the label the old pair was retired under, or
                                        NULL (owned: freed by renew_ctx_free()) */
 };

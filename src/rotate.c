@@ -302,17 +302,24 @@ pending_key_ok(struct rotate *r, const struct token_key *key)
  * Forget the renewal in progress: the txn, the ACME order state and the
  * staged chain.  The caller has dealt with the token.  0 or -1.
  */
+/* Forget the ACME order state and the staged chain.  0 or -1. */
+static int
+forget_order(struct rotate *r)
+{
+    if (unlink_state_file(r, "acme-order.url") == -1 ||
+        unlink_state_file(r, "acme-order.key") == -1 ||
+        unlink_state_file(r, STAGED_CHAIN) == -1)
+        return -1;
+    return 0;
+}
+
 static int
 forget_txn(struct rotate *r)
 {
     state_txn_clear(r->st);
     if (state_save(r->st) == -1)
         return -1;
-    if (unlink_state_file(r, "acme-order.url") == -1 ||
-        unlink_state_file(r, "acme-order.key") == -1 ||
-        unlink_state_file(r, STAGED_CHAIN) == -1)
-        return -1;
-    return 0;
+    return forget_order(r);
 }
 
 static int
@@ -326,8 +333,13 @@ step_keygen(struct rotate *r)
     int found, ok, n, rc = -1;
 
     fault_point("keygen");
-    if ((found = rotate_find_id(r->e->tok, t->pending_id, &key)) == -1)
-        return -1;
+    if ((found = rotate_find_id(r->e->tok, t->pending_id, &key)) == -1) {
+        /* Half a pair nothing can rebuild (a torn write): ours, so made again below. */
+        err_clear();
+        warnmsg("the pending key %s (id %s) is half a pair: making it again", t->pending_label,
+            t->pending_id);
+        found = 1;
+    }
     if (found == 0) {
         progress("renewal: found the pending key %s from the interrupted run", t->pending_label);
         if ((ok = pending_key_ok(r, key)) == -1)
@@ -401,6 +413,38 @@ run_order(struct rotate *r, bool rotate)
     return rc;
 }
 
+/*
+ * Before the switch the pending pair is this renewal's alone: when it is
+ * gone or half a pair nothing can rebuild (a torn write took its private
+ * key, or it was removed by hand), destroy what is left of it (every
+ * object with its id, certificate too), forget the order made for it and
+ * go back to keygen.  Once per run, so a token that keeps failing stops.
+ */
+static int
+regenerate_pending(struct rotate *r)
+{
+    struct state_txn *t = &r->st->txn;
+    uint8_t *id = NULL;
+    size_t idlen;
+    int n;
+
+    err_clear();
+    r->regenerated = true;
+    if (hex_decode(t->pending_id, &id, &idlen) == -1) {
+        err_runtime("E_STATE", "bad key id %s in the renewal state", t->pending_id);
+        return -1;
+    }
+    n = token_destroy_own_id(r->e->tok, id, idlen);
+    free(id);
+    if (n == -1)
+        return -1;
+    warnmsg("the pending key %s (id %s) is gone or half a pair: removed %d object(s) left of "
+        "it; making a new pair and ordering again", t->pending_label, t->pending_id, n);
+    if (forget_order(r) == -1)
+        return -1;
+    return save_step(r, STEP_KEYGEN);
+}
+
 static int
 step_order(struct rotate *r)
 {
@@ -423,6 +467,10 @@ step_order(struct rotate *r)
         found = rotate_find_current(r, &key, &cert);
         X509_free(cert);
         cert = NULL;
+    }
+    if (t->rotate && found != 0 && !r->regenerated) {
+        rc = regenerate_pending(r);
+        goto out;
     }
     if (found == -1)
         goto out;
@@ -501,6 +549,24 @@ retired_has(const struct state *st, const char *id)
     return false;
 }
 
+/* A switch that had begun is undone: the old pair takes the stable label back.  0 or -1. */
+static int
+unswitch(struct rotate *r)
+{
+    struct token_key *old = NULL;
+    int found, rc = 0;
+
+    if (r->st->txn.old_id == NULL || r->st->labels_immutable)
+        return 0;
+    if ((found = rotate_find_id(r->e->tok, r->st->txn.old_id, &old)) == -1)
+        rc = -1;
+    else if (found == 0 && strcmp(token_key_label(old), r->label) != 0 &&
+             token_relabel_key(r->e->tok, old, r->label) != 0)
+        rc = -1;
+    token_key_free(old);
+    return rc;
+}
+
 /*
  * The switch.  Each relabel is all or nothing and idempotent, so a resumed
  * switch simply does both again: a run killed inside one (some objects of a
@@ -518,6 +584,17 @@ step_switch(struct rotate *r)
     int found, rc = -1, x;
 
     fault_point("switch");
+    /*
+     * The new pair first: one that is gone or half a pair (a torn write)
+     * is made again and ordered again, and the old pair keeps (or gets
+     * back) the stable label, instead of a switch to nothing.
+     */
+    if ((found = rotate_find_id(r->e->tok, t->pending_id, &pending)) != 0 && !r->regenerated) {
+        rc = unswitch(r) == -1 ? -1 : regenerate_pending(r);
+        goto out;
+    }
+    token_key_free(pending);
+    pending = NULL;
     if (t->old_id != NULL) {
         if ((found = rotate_find_id(r->e->tok, t->old_id, &old)) == -1)
             goto out;
@@ -832,7 +909,6 @@ int
 rotate_abandon(struct rotate *r)
 {
     struct state_txn *t = &r->st->txn;
-    struct token_key *old = NULL;
     uint8_t *id = NULL;
     size_t idlen;
     int n = 0, rc = -1;
@@ -861,20 +937,13 @@ rotate_abandon(struct rotate *r)
         progress("destroyed the pending key pair %s (id %s, %d object(s))",
             t->pending_label ? t->pending_label : "?", t->pending_id, n);
     }
-    /* A switch that had begun: the old pair takes the stable label back. */
-    if (t->step == STEP_SWITCH && t->old_id != NULL && !r->st->labels_immutable) {
-        int found = rotate_find_id(r->e->tok, t->old_id, &old);
-        if (found == -1)
-            goto out;
-        if (found == 0 && token_relabel_key(r->e->tok, old, r->label) != 0)
-            goto out;
-    }
+    if (t->step == STEP_SWITCH && unswitch(r) == -1)
+        goto out;
     if (forget_txn(r) == -1)
         goto out;
     progress("the renewal is abandoned; %s stays current", r->label);
     rc = 0;
 out:
     free(id);
-    token_key_free(old);
     return rc;
 }

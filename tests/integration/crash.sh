@@ -119,20 +119,28 @@ for how in zero:renew half:renew zero:abandon; do
 done
 
 # (b) the new private key emptied after its certificate was stored: --abandon
-# removes every object of the pending pair, the certificate included.
-before=$(objfiles)
-frenew switch
-pend=$(pending_id)
-new=$(comm -13 <(echo "$before") <(objfiles))
-f=$(priv_file "$pend" $new)
-check "(b) found the pending private key's object file" test -n "$pend" -a -n "$f" -a "$(wc -l <<<"$f")" = 1
-tear "$f" zero
-run renew --profile "$P"
-expect_rc 1 "(b) the pending private key torn: renew cannot finish"
-run renew --profile "$P" --abandon
-expect_rc 0 "(b) --abandon"
-check "(b) --abandon: nothing with the pending id is left" test "$(ptool --list-objects | grep -ci "ID: *$pend")" = 0
-check "(b) invariants" invariants
+# removes every object of the pending pair, the certificate included; a
+# plain renew removes them too, and makes the pair again and orders again.
+for act in abandon renew; do
+  before=$(objfiles)
+  frenew switch
+  pend=$(pending_id)
+  new=$(comm -13 <(echo "$before") <(objfiles))
+  # shellcheck disable=SC2086 # object file names are UUIDs
+  f=$(priv_file "$pend" $new)
+  check "(b) $act: found the pending private key's object file" test -n "$pend" -a -n "$f" -a "$(wc -l <<<"$f")" = 1
+  tear "$f" zero
+  if [ "$act" = abandon ]; then
+    run renew --profile "$P" --abandon
+    expect_rc 0 "(b) the pending private key torn, then --abandon"
+    check "(b) $act: nothing with the pending id is left" test "$(ptool --list-objects | grep -ci "ID: *$pend")" = 0
+  else
+    run renew --profile "$P"
+    expect_rc 0 "(b) the pending private key torn, then renew"
+    expect_err "making a new pair and ordering again" "(b) renew: says it makes the pair again"
+  fi
+  check "(b) $act: invariants" invariants
+done
 
 # (c) objects that nothing can find: a certificate with neither label nor id,
 # and an object whose class cannot be read (its file cut to a few bytes).
@@ -180,6 +188,7 @@ P11ENROLL_FAULT=enroll-keygen "$P11ENROLL_FAULTS" enroll --profile "$T/h.ini" >/
 check "(d) the key generation is journalled" test -s "$T/hstate/keygen.journal"
 jid=$(cut -d' ' -f1 "$T/hstate/keygen.journal")
 new=$(comm -13 <(echo "$before") <(objfiles))
+# shellcheck disable=SC2086 # object file names are UUIDs
 f=$(priv_file "$jid" $new)
 check "(d) found the new private key's object file" test -n "$f" -a "$(wc -l <<<"$f")" = 1
 tear "$f" zero
