@@ -120,7 +120,8 @@ done
 
 # (b) the new private key emptied after its certificate was stored: --abandon
 # removes every object of the pending pair, the certificate included; a
-# plain renew removes them too, and makes the pair again and orders again.
+# plain renew removes them too, makes the pair again (under the same
+# journalled id) and orders again; the old pair keeps the label meanwhile.
 for act in abandon renew; do
   before=$(objfiles)
   frenew switch
