@@ -124,6 +124,13 @@ struct timespec;
 void enroll_clean_tmp(const struct enroll *e, const struct timespec *locked);
 
 /*
+ * token_find_strays() on the open token with the profile's labels ([key]
+ * label and the ACME account key's) as p11enroll's own.  0 and *out
+ * (free()), or -1 after reporting.
+ */
+int enroll_find_strays(struct enroll *e, struct token_stray **out, size_t *n);
+
+/*
  * With [output] state-dir, take the profile's lock (waiting) as renew does
  * and remove the temp files a killed run left (enroll_clean_tmp()).
  * Returns the lock descriptor (enroll_unlock()), -2 without a state dir,

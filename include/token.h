@@ -180,9 +180,12 @@ int token_rebuild_public(struct token *tok, const uint8_t *id, size_t idlen,
 int token_destroy_own_id(struct token *tok, const uint8_t *id, size_t idlen);
 
 /*
- * An object nothing can use or ever find: its class cannot be read, or it
- * is a key or certificate with neither a label nor an id (what a creation
- * cut short by a kill leaves on a token that is not crash-atomic).
+ * An object nothing can use or ever find (what a creation or rewrite cut
+ * short by a kill leaves on a token that is not crash-atomic): its class
+ * cannot be read; a key or certificate with neither a label nor an id; or
+ * one labelled like p11enroll's objects (a label in `ours`, or that label
+ * followed by ".") but without an id, or such a certificate whose value
+ * does not parse.
  */
 struct token_stray {
     unsigned long handle;       /* valid in this session only */
@@ -191,10 +194,12 @@ struct token_stray {
 };
 
 /*
- * List the strays on the token: 0 and *out (free()), *n entries; -1 after
- * reporting.  Reads public attributes only; changes nothing.
+ * List the strays on the token (`ours`: NULL-terminated labels p11enroll
+ * uses, may be NULL): 0 and *out (free()), *n entries; -1 after reporting.
+ * Reads public attributes only; changes nothing.
  */
-int token_find_strays(struct token *tok, struct token_stray **out, size_t *n);
+int token_find_strays(struct token *tok, const char *const *ours, struct token_stray **out,
+    size_t *n);
 
 /* Destroy one stray found in this session.  0 or -1 after reporting. */
 int token_destroy_stray(struct token *tok, const struct token_stray *s);

@@ -224,7 +224,7 @@ strays_json(struct renew_ctx *c, json_t *j)
     json_t *a = json_array();
     size_t n;
 
-    if (a == NULL || token_find_strays(c->e.tok, &s, &n) == -1) {
+    if (a == NULL || enroll_find_strays(&c->e, &s, &n) == -1) {
         json_decref(a);
         return -1;
     }

@@ -12,6 +12,7 @@
 #include <openssl/rand.h>
 
 #include "acme.h"
+#include "acme_enroll.h"
 #include "child.h"
 #include "csr.h"
 #include "fault.h"
@@ -262,6 +263,22 @@ enroll_unlock(int fd)
 {
     if (fd >= 0)
         state_unlock(fd);
+}
+
+int
+enroll_find_strays(struct enroll *e, struct token_stray **out, size_t *n)
+{
+    char *account = NULL;
+    const char *ours[3] = { e->prof->key.label, NULL, NULL };
+    int rc;
+
+    /* Without a usable account-key setting the key label alone is known to be ours. */
+    if (acme_account_label(e, &account) == 0)
+        ours[ours[0] != NULL ? 1 : 0] = account;
+    err_clear();
+    rc = token_find_strays(e->tok, ours, out, n);
+    free(account);
+    return rc;
 }
 
 void

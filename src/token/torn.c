@@ -260,14 +260,49 @@ class_name(CK_OBJECT_CLASS c)
     }
 }
 
+/* Is `label` (len bytes) one of `ours`, or "<one of ours>.<anything>"? */
+static bool
+label_is_ours(const uint8_t *label, size_t len, const char *const *ours)
+{
+    for (; ours != NULL && *ours != NULL; ours++) {
+        size_t n = strlen(*ours);
+        if (len >= n && memcmp(label, *ours, n) == 0 && (len == n || label[n] == '.'))
+            return true;
+    }
+    return false;
+}
+
+/* Does the certificate object hold a certificate that parses? */
+static bool
+cert_readable(struct token *tok, CK_OBJECT_HANDLE h)
+{
+    uint8_t *der = NULL;
+    size_t len;
+    const unsigned char *p;
+    X509 *x = NULL;
+
+    if (tok_get_attr(tok, h, CKA_VALUE, &der, &len) == 0 && der != NULL) {
+        p = der;
+        x = d2i_X509(NULL, &p, (long)len);
+    }
+    free(der);
+    ERR_clear_error();
+    err_clear();
+    X509_free(x);
+    return x != NULL;
+}
+
 /*
  * Why the object is a stray, or NULL when it is fine: its class cannot be
- * read, or it is a key or certificate with neither a label nor an id (a
+ * read; or it is a key or certificate with neither a label nor an id (a
  * creation cut short: p11enroll never makes such an object, and no lookup
- * by label or id can ever find it).
+ * by label or id can ever find it); or it carries one of `ours` labels
+ * (p11enroll's) but no id, which p11enroll always sets; or it is a
+ * certificate of ours whose value does not parse.
  */
 static const char *
-stray_reason(struct token *tok, CK_OBJECT_HANDLE h, CK_OBJECT_CLASS *cls)
+stray_reason(struct token *tok, CK_OBJECT_HANDLE h, const char *const *ours,
+    CK_OBJECT_CLASS *cls)
 {
     CK_ATTRIBUTE a = { CKA_CLASS, cls, sizeof(*cls) };
     uint8_t *label = NULL, *id = NULL;
@@ -285,17 +320,24 @@ stray_reason(struct token *tok, CK_OBJECT_HANDLE h, CK_OBJECT_CLASS *cls)
     rl = tok_get_attr(tok, h, CKA_LABEL, &label, &llen);
     ri = tok_get_attr(tok, h, CKA_ID, &id, &ilen);
     err_clear();
+    bool has_label = rl == 0 && llen > 0, has_id = ri == 0 && ilen > 0;
+    bool mine = has_label && label_is_ours(label, llen, ours);
     if (rl != 0 && ri != 0)
         why = "its label and id cannot be read";
-    else if ((rl != 0 || llen == 0) && (ri != 0 || ilen == 0))
+    else if (!has_label && !has_id)
         why = "it has neither a label nor an id";
+    else if (mine && !has_id)
+        why = "it has p11enroll's label but no id";
+    else if (mine && *cls == CKO_CERTIFICATE && !cert_readable(tok, h))
+        why = "it has p11enroll's label but its certificate cannot be read";
     free(label);
     free(id);
     return why;
 }
 
 int
-token_find_strays(struct token *tok, struct token_stray **out, size_t *n)
+token_find_strays(struct token *tok, const char *const *ours, struct token_stray **out,
+    size_t *n)
 {
     CK_OBJECT_HANDLE *all = calloc(MAX_OBJECTS, sizeof(*all));
     struct token_stray *s = NULL;
@@ -311,7 +353,7 @@ token_find_strays(struct token *tok, struct token_stray **out, size_t *n)
         goto out;
     for (long i = 0; i < count; i++) {
         CK_OBJECT_CLASS cls;
-        const char *why = stray_reason(tok, all[i], &cls);
+        const char *why = stray_reason(tok, all[i], ours, &cls);
         if (why == NULL)
             continue;
         s[k].handle = all[i];

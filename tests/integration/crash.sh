@@ -144,19 +144,25 @@ for act in abandon renew; do
 done
 
 # (c) objects that nothing can find: a certificate with neither label nor id,
-# and an object whose class cannot be read (its file cut to a few bytes).
+# one labelled L without an id, and an object whose class cannot be read
+# (its file cut to a few bytes).
 # status reports them, repair shows what it would do, repair --yes removes them.
 openssl x509 -in "$T/o/cert.pem" -outform DER -out "$T/stray.der"
 before=$(objfiles)
 ptool --write-object "$T/stray.der" --type cert >/dev/null
-ptool --write-object "$T/stray.der" --type cert >/dev/null
 strays=$(comm -13 <(echo "$before") <(objfiles))
-check "(c) two stray objects written" test "$(wc -l <<<"$strays")" = 2
-truncate -s 8 "$(head -1 <<<"$strays")"
+truncate -s 8 "$strays"
+ptool --write-object "$T/stray.der" --type cert >/dev/null
+ptool --write-object "$T/stray.der" --type cert --label "$L" >/dev/null
+# Not p11enroll's: a certificate with a label of its own and no id is left alone.
+ptool --write-object "$T/stray.der" --type cert --label "someone-else" >/dev/null
+check "(c) four objects written" test "$(comm -13 <(echo "$before") <(objfiles) | wc -l)" = 4
 run status --profile "$P"
 expect_rc 0 "(c) status with stray objects"
 expect_out "certificate: it has neither a label nor an id" "(c) status reports the certificate without label or id"
 expect_out "its class cannot be read" "(c) status reports the object whose class cannot be read"
+expect_out "certificate: it has p11enroll's label but no id" "(c) status reports the certificate labelled $L without an id"
+check "(c) status: exactly three unreadable" test "$(grep -c '^unreadable' <<<"$OUT")" = 3
 snap=$(ptool --list-objects | md5sum)
 run repair --profile "$P"
 expect_rc 0 "(c) repair without --yes"
@@ -165,7 +171,9 @@ expect_err "run again with --yes" "(c) repair says how to remove them"
 check "(c) repair without --yes changes nothing" test "$(ptool --list-objects | md5sum)" = "$snap"
 run repair --profile "$P" --yes --json
 expect_rc 0 "(c) repair --yes"
-check "(c) repair --yes removed both" bash -c 'jq -e "[.strays[] | select(.removed)] | length == 2" <<<"$1" >/dev/null' _ "$OUT"
+check "(c) repair --yes removed the three" bash -c 'jq -e "[.strays[] | select(.removed)] | length == 3" <<<"$1" >/dev/null' _ "$OUT"
+check "(c) repair --yes left the certificate that is not p11enroll's" test "$(ptool --list-objects | grep -c 'label: *someone-else')" = 1
+ptool --delete-object --type cert --label someone-else >/dev/null
 check "(c) invariants after repair" invariants
 run status --profile "$P"
 expect_no_err "unreadable" "(c) status after repair: nothing unreadable"
