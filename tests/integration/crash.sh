@@ -208,6 +208,18 @@ check "(d) nothing with the journalled id is left" test "$(ptool --list-objects 
 check "(d) the journal is gone" test ! -e "$T/hstate/keygen.journal"
 TOK=edge
 
+# (e) temp files a killed atomic write left: the next run (holding the
+# lock) removes the regular files named .p11enroll-tmp.* in the output and
+# state folders, and nothing else.
+touch -d '-1 min' "$T/o/.p11enroll-tmp.AbC123" "$T/state/.p11enroll-tmp.dEf456" "$T/o/keep.me"
+mkdir -p "$T/o/.p11enroll-tmp.dir"
+run renew --profile "$P"
+expect_rc 3 "(e) renew with temp files left: not due"
+expect_err "removed 1 temp file(s) an interrupted run left in $T/o" "(e) says what it removed"
+check "(e) the temp files are gone" test ! -e "$T/o/.p11enroll-tmp.AbC123" -a ! -e "$T/state/.p11enroll-tmp.dEf456"
+check "(e) other files and a directory stay" test -e "$T/o/keep.me" -a -d "$T/o/.p11enroll-tmp.dir"
+rm -rf "$T/o/keep.me" "$T/o/.p11enroll-tmp.dir"
+
 bad=0
 for i in $(seq 1 "$CYCLES"); do
   d=$(rand_delay)
