@@ -735,6 +735,42 @@ out:
 }
 
 /*
+ * The new pair is L but its certificate is gone: a torn write (SoftHSM
+ * rewrites an object's file in place) during its relabel.  The issued leaf
+ * is still staged in <state-dir>/renew-next.pem: store it again when it is
+ * this key's.  0 (*cert set, or left NULL when there is nothing to restore
+ * from), -1 after reporting.
+ */
+static int
+restore_cert(struct rotate *r, const struct token_key *key, X509 **cert)
+{
+    char *staged = state_file(r, STAGED_CHAIN);
+    X509 *leaf = NULL;
+    STACK_OF(X509) *rest = NULL;
+    int rc = 0;
+
+    if (staged == NULL || access(staged, F_OK) == -1 ||
+        cert_read(staged, "the staged chain", &leaf, &rest) == -1 ||
+        EVP_PKEY_eq(X509_get0_pubkey(leaf), token_key_public(key)) != 1) {
+        err_clear();
+        goto out;
+    }
+    if (token_store_cert(r->e->tok, key, leaf) == -1) {
+        rc = -1;
+        goto out;
+    }
+    warnmsg("the certificate of %s was lost on token %s (a torn write?); stored it again from "
+        "%s", r->label, token_label(r->e->tok), staged);
+    *cert = leaf;
+    leaf = NULL; /* transferred */
+out:
+    X509_free(leaf);
+    sk_X509_pop_free(rest, X509_free);
+    free(staged);
+    return rc;
+}
+
+/*
  * Write the [output] files from the current pair's certificate on the
  * token, now that L names that pair.  Idempotent: a rerun writes the same
  * files again.
@@ -748,7 +784,10 @@ step_files(struct rotate *r)
     int found, rc = -1;
 
     fault_point("files");
-    if ((found = rotate_find_current(r, &key, &cert)) != 0 || cert == NULL) {
+    if ((found = rotate_find_current(r, &key, &cert)) == 0 && cert == NULL &&
+        restore_cert(r, key, &cert) == -1)
+        goto out;
+    if (found != 0 || cert == NULL) {
         if (found != -1)
             err_runtime("E_NO_KEY", "no current key %s with a certificate on token %s after "
                 "the switch", r->label, token_label(r->e->tok));

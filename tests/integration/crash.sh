@@ -86,6 +86,17 @@ for f in sys.argv[2:]:
         print(f)
 PY
 }
+# cert_file ID: the certificate object file of that id
+# shellcheck disable=SC2046 # object file names are UUIDs: no blanks
+cert_file() { python3 - "$1" $(objfiles) <<'PY'
+import sys
+idb = bytes.fromhex(sys.argv[1])
+for f in sys.argv[2:]:
+    d = open(f, "rb").read()
+    if idb in d and b"contoso.com" in d:
+        print(f)
+PY
+}
 # priv_file ID FILES...: of the object files of one new pair (and its
 # certificate), the one that does not hold the id in clear: the private key.
 priv_file() { python3 - "$@" <<'PY'
@@ -142,6 +153,18 @@ for act in abandon renew; do
   fi
   check "(b) $act: invariants" invariants
 done
+
+# The new pair's certificate emptied by a kill inside the switch (its
+# relabel): the next run stores it again from the staged chain.
+frenew files
+newid=$(key_id "$L")
+f=$(cert_file "$newid")
+check "(a') found the new certificate's object file" test -n "$f" -a "$(wc -l <<<"$f")" = 1
+tear "$f" zero
+run renew --profile "$P"
+expect_rc 0 "(a') the new certificate torn after the switch, then renew"
+expect_err "stored it again from" "(a') says the certificate was stored again"
+check "(a') invariants" invariants
 
 # (c) objects that nothing can find: a certificate with neither label nor id,
 # one labelled L without an id, and an object whose class cannot be read
