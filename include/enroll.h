@@ -67,7 +67,7 @@ int enroll_key(struct enroll *e, enum enroll_key_mode mode);
 
 /*
  * token_keygen() with a fresh random CKA_ID journalled first in
- * <state-dir>/keygen.journal (without a state dir: no journal), removed once
+ * <state-dir>/keygen.journal (without a writable state dir: none), removed once
  * the pair is whole.  A run killed inside C_GenerateKeyPair (a torn token
  * may keep half a pair) leaves the journal: enroll_keygen_recover() then
  * destroys every object with that id.  0 and *out, or -1 after reporting.

@@ -67,11 +67,14 @@ enroll_open(struct enroll *e, const struct token_opts *over)
 
 #define KEYGEN_JOURNAL "keygen.journal"
 
+/* <state-dir>/keygen.journal, or NULL when there is no state dir to write to. */
 static char *
 keygen_journal(const struct enroll *e)
 {
     char *path = NULL;
+    /* No state dir, or one not made yet (csr before any enroll): nowhere to journal. */
     if (e->prof == NULL || e->prof->output.state_dir == NULL ||
+        access(e->prof->output.state_dir, W_OK | X_OK) == -1 ||
         asprintf(&path, "%s/" KEYGEN_JOURNAL, e->prof->output.state_dir) == -1)
         return NULL;
     return path;
