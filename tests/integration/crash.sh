@@ -6,7 +6,7 @@
 # cycle: one private key, one public key and one certificate labelled L
 # that match, the [output] files the token's, every other object a complete
 # pair that the journal or the retired list accounts for, the ACME account
-# key unchanged.  CRASH_CYCLES=N soaks longer (default: about 2 minutes).
+# key unchanged.  CRASH_CYCLES=N soaks longer (default 60: about 2 minutes).
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 : "${P11ENROLL_FAULTS:?set by meson (build/tests/p11enroll-faults)}"
@@ -16,7 +16,7 @@ if ! command -v pebble >/dev/null || ! command -v pebble-challtestsrv >/dev/null
   exit 77
 fi
 
-CYCLES=${CRASH_CYCLES:-25}
+CYCLES=${CRASH_CYCLES:-60}
 ENROLL_CYCLES=${CRASH_ENROLL_CYCLES:-$(( (CYCLES + 4) / 5 ))}
 MAXD=${CRASH_MAX_DELAY:-1.5}
 L=edge-external
