@@ -51,7 +51,6 @@ repair_opt(int id, const char *arg, void *ctx)
 {
     struct repair_args *a = ctx;
 
-    (void)arg;
     switch (id) {
     case OPT_PROFILE: a->profile = arg; break;
     case OPT_YES: a->yes = true; break;
