@@ -259,6 +259,24 @@ check "(e) the temp files are gone" test ! -e "$T/o/.p11enroll-tmp.AbC123" -a ! 
 check "(e) other files and a directory stay" test -e "$T/o/keep.me" -a -d "$T/o/.p11enroll-tmp.dir"
 rm -rf "$T/o/keep.me" "$T/o/.p11enroll-tmp.dir"
 
+# Finding 9: a [key] label longer than 255 bytes is retired under its whole
+# name (the label was cut to 255 bytes in the result before).
+LONG=$(printf 'l%.0s' $(seq 1 300))
+cp "$P" "$T/long.ini"
+ini_set "$T/long.ini" key label "$LONG"
+ini_set "$T/long.ini" token uri "pkcs11:token=half"
+ini_set "$T/long.ini" ca account-key "pkcs11:token=half;object=acme-account"
+ini_set "$T/long.ini" output state-dir "$T/lstate"
+ini_set "$T/long.ini" output cert "$T/lo/cert.pem"
+ini_set "$T/long.ini" output chain "$T/lo/chain.pem"
+ini_set "$T/long.ini" output fullchain "$T/lo/fullchain.pem"
+mkdir -p "$T/lstate" "$T/lo"
+run renew --profile "$T/long.ini"
+expect_rc 0 "a 300-byte key label: first renew"
+run renew --profile "$T/long.ini" --force --json
+expect_rc 0 "a 300-byte key label: renew --force"
+check "a 300-byte key label: retired under its whole name" bash -c 'jq -e --arg l "$2" ".retired | startswith(\$l + \".retired.\")" <<<"$1" >/dev/null' _ "$OUT" "$LONG"
+
 keep_token_files
 bad=0
 for i in $(seq 1 "$CYCLES"); do
