@@ -121,13 +121,16 @@ int acme_read_eab_key(const char *path, uint8_t **key, size_t *len);
 /*
  * The CA's suggested renewal window for `cert` (ARI, RFC 9773): from the
  * state's cache (st->ari) until its Retry-After passes, else asked of the
- * directory's renewalInfo through c.  Returns 1 (cached) or 2 (fetched
- * now; st->ari is updated: save the state) with *out (renew_ari_clear()),
- * or 0 when there is none: no ARI, no AKI in the certificate, or any
- * failure, which is only a warning (the renew-before rule then applies).
+ * directory's renewalInfo through the client client(arg) returns (NULL:
+ * none).  The client is asked for only when the cache is not fresh, so a
+ * cached window costs no network and no HTTP client (issue 12).  Returns
+ * 1 (cached) or 2 (fetched now; st->ari is updated: save the state) with
+ * *out (renew_ari_clear()), or 0 when there is none: no ARI, no AKI in the
+ * certificate, or any failure, which is only a warning (the renew-before
+ * rule then applies).
  */
-int acme_ari_window(struct acme_client *c, struct state *st, X509 *cert, time_t now,
-    struct renew_ari *out);
+int acme_ari_window(struct acme_client *(*client)(void *), void *arg, struct state *st,
+    X509 *cert, time_t now, struct renew_ari *out);
 
 /* ---- the built-in http-01 responder (used by acme_issue; tests use it) -- */
 

@@ -175,6 +175,13 @@ run_resume(struct renew_ctx *c, bool dry_run, json_t *out)
     return rc;
 }
 
+/* acme_ari_window()'s client: the run's, created only when ARI is asked online. */
+static struct acme_client *
+ari_client(void *e)
+{
+    return acme_enroll_client(e);
+}
+
 /*
  * Is it due?  The current pair and certificate, the renewal policy, and
  * when the decision is by time, the CA's ARI window (*ari_rc: acme_ari_window()).
@@ -193,7 +200,7 @@ decide(struct renew_ctx *c, bool force, struct renew_decision *d, struct renew_a
     /* Only a decision by time asks the CA for its window (RFC 9773). */
     if (c->cert != NULL && (d->reason == RENEW_TIME || d->reason == RENEW_NOT_DUE) &&
         !rotate_is_manual(c->e.prof) &&
-        (*ari_rc = acme_ari_window(acme_enroll_client(&c->e), c->st, c->cert, c->r.now, ari)) > 0) {
+        (*ari_rc = acme_ari_window(ari_client, &c->e, c->st, c->cert, c->r.now, ari)) > 0) {
         in.ari = ari;
         renew_decide(&in, d);
     }

@@ -1,7 +1,9 @@
 /*
  * http.c - HTTPS over one libcurl handle, with the trust anchor, sizes,
  * redirects and time all pinned down by the caller, never by the
- * environment (see http.h).
+ * environment (see http.h).  libcurl is loaded (dlopen) by the first
+ * client: linked, it and its libraries (GnuTLS, Kerberos, LDAP, SSH...)
+ * cost every command ~4 MiB of memory, also those that never go online.
  */
 #include "http.h"
 
@@ -12,6 +14,8 @@
 #include <strings.h>
 #include <limits.h>
 #include <time.h>
+
+#include <dlfcn.h>
 
 #include <curl/curl.h>
 
@@ -35,7 +39,60 @@ struct xfer {
     bool too_big;
 };
 
+/* The libcurl functions used here, from the library loaded by curl_load(). */
+static struct {
+    CURLcode (*global_init)(long);
+    CURL *(*easy_init)(void);
+    CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+    CURLcode (*easy_perform)(CURL *);
+    CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+    const char *(*easy_strerror)(CURLcode);
+    void (*easy_cleanup)(CURL *);
+    struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+    void (*slist_free_all)(struct curl_slist *);
+    char *(*version)(void);
+    time_t (*getdate)(const char *, const time_t *);
+} lc;
 static bool curl_ready;
+
+/*
+ * Load libcurl (the soname this was built against) and initialise it, once
+ * per process.  0, or -1 after reporting.
+ */
+static int
+curl_load(void)
+{
+    static const char *const names[] = { "curl_global_init", "curl_easy_init",
+        "curl_easy_setopt", "curl_easy_perform", "curl_easy_getinfo", "curl_easy_strerror",
+        "curl_easy_cleanup", "curl_slist_append", "curl_slist_free_all", "curl_version",
+        "curl_getdate" };
+    void **slots[] = { (void **)&lc.global_init, (void **)&lc.easy_init,
+        (void **)&lc.easy_setopt, (void **)&lc.easy_perform, (void **)&lc.easy_getinfo,
+        (void **)&lc.easy_strerror, (void **)&lc.easy_cleanup, (void **)&lc.slist_append,
+        (void **)&lc.slist_free_all, (void **)&lc.version, (void **)&lc.getdate };
+    void *lib;
+
+    if (curl_ready)
+        return 0;
+    if ((lib = dlopen(P11E_LIBCURL, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+        char *why = sanitize(dlerror(), 200);
+        err_runtime("E_HTTP", "cannot load libcurl: %s", why ? why : "dlopen failed");
+        free(why);
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if ((*slots[i] = dlsym(lib, names[i])) == NULL) {
+            err_runtime("E_HTTP", "cannot load libcurl: %s has no %s", P11E_LIBCURL, names[i]);
+            return -1;
+        }
+    }
+    if (lc.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        err_runtime("E_HTTP", "cannot initialise libcurl");
+        return -1;
+    }
+    curl_ready = true;          /* the library stays loaded until exit */
+    return 0;
+}
 
 int
 http_new(const struct http_opts *opts, struct http **out)
@@ -50,14 +107,9 @@ http_new(const struct http_opts *opts, struct http **out)
         err_input("E_CA_BUNDLE", "no CA bundle given for the ACME server");
         return -1;
     }
-    if (!curl_ready) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-            err_runtime("E_HTTP", "cannot initialise libcurl");
-            return -1;
-        }
-        curl_ready = true;
-    }
-    if ((h = calloc(1, sizeof(*h))) == NULL || (h->curl = curl_easy_init()) == NULL) {
+    if (curl_load() == -1)
+        return -1;
+    if ((h = calloc(1, sizeof(*h))) == NULL || (h->curl = lc.easy_init()) == NULL) {
         err_runtime("E_HTTP", "cannot create an HTTP client");
         free(h);
         return -1;
@@ -65,27 +117,27 @@ http_new(const struct http_opts *opts, struct http **out)
     c = h->curl;
     h->timeout_ms = to;
     snprintf(h->useragent, sizeof(h->useragent), "p11enroll/%s %s", P11E_VERSION,
-        curl_version());
+        lc.version());
     /*
      * Trust exactly the configured bundle.  Clearing CAPATH matters: a
      * libcurl built with a default CA path would otherwise add it.
      */
-    if (curl_easy_setopt(c, CURLOPT_CAINFO, opts->ca_bundle) != CURLE_OK ||
-        curl_easy_setopt(c, CURLOPT_CAPATH, NULL) != CURLE_OK ||
-        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
-        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
-        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR,
+    if (lc.easy_setopt(c, CURLOPT_CAINFO, opts->ca_bundle) != CURLE_OK ||
+        lc.easy_setopt(c, CURLOPT_CAPATH, NULL) != CURLE_OK ||
+        lc.easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
+        lc.easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
+        lc.easy_setopt(c, CURLOPT_PROTOCOLS_STR,
             opts->allow_http ? "https,http" : "https") != CURLE_OK ||
-        curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
-        curl_easy_setopt(c, CURLOPT_MAXREDIRS, 0L) != CURLE_OK ||
-        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, cto) != CURLE_OK ||
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, to) != CURLE_OK ||
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-        curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK ||
-        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf) != CURLE_OK ||
-        curl_easy_setopt(c, CURLOPT_USERAGENT, h->useragent) != CURLE_OK ||
+        lc.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
+        lc.easy_setopt(c, CURLOPT_MAXREDIRS, 0L) != CURLE_OK ||
+        lc.easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, cto) != CURLE_OK ||
+        lc.easy_setopt(c, CURLOPT_TIMEOUT_MS, to) != CURLE_OK ||
+        lc.easy_setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+        lc.easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK ||
+        lc.easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf) != CURLE_OK ||
+        lc.easy_setopt(c, CURLOPT_USERAGENT, h->useragent) != CURLE_OK ||
         /* A proxy from the environment may serve the CA, never loopback. */
-        curl_easy_setopt(c, CURLOPT_NOPROXY, "127.0.0.1,localhost,::1") != CURLE_OK) {
+        lc.easy_setopt(c, CURLOPT_NOPROXY, "127.0.0.1,localhost,::1") != CURLE_OK) {
         err_runtime("E_HTTP", "libcurl refused an option (too old a libcurl?)");
         http_free(h);
         return -1;
@@ -103,7 +155,7 @@ http_free(struct http *h)
         verbose("acme: %lu HTTP request%s over %lu connection%s", h->requests,
             h->requests == 1 ? "" : "s", h->connects, h->connects == 1 ? "" : "s");
     if (h->curl != NULL)
-        curl_easy_cleanup(h->curl);
+        lc.easy_cleanup(h->curl);
     free(h);
 }
 
@@ -293,43 +345,43 @@ perform(struct http *h, const char *method, const char *url, size_t cap,
         return -1;
     }
     /* No request outlives the run's deadline. */
-    curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, left < h->timeout_ms ? left : h->timeout_ms);
+    lc.easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, left < h->timeout_ms ? left : h->timeout_ms);
     /* No "Expect: 100-continue" round trip for our small bodies. */
-    if ((t = curl_slist_append(hdrs, "Expect:")) == NULL)
+    if ((t = lc.slist_append(hdrs, "Expect:")) == NULL)
         goto oom;
     hdrs = t;
     if (accept != NULL) {
         snprintf(hbuf, sizeof(hbuf), "Accept: %s", accept);
-        if ((t = curl_slist_append(hdrs, hbuf)) == NULL)
+        if ((t = lc.slist_append(hdrs, hbuf)) == NULL)
             goto oom;
         hdrs = t;
     }
     if (content_type != NULL) {
         snprintf(hbuf, sizeof(hbuf), "Content-Type: %s", content_type);
-        if ((t = curl_slist_append(hdrs, hbuf)) == NULL)
+        if ((t = lc.slist_append(hdrs, hbuf)) == NULL)
             goto oom;
         hdrs = t;
     }
-    curl_easy_setopt(h->curl, CURLOPT_URL, url);
-    curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, body_cb);
-    curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, &x);
-    curl_easy_setopt(h->curl, CURLOPT_HEADERFUNCTION, header_cb);
-    curl_easy_setopt(h->curl, CURLOPT_HEADERDATA, &x);
-    curl_easy_setopt(h->curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cap);
+    lc.easy_setopt(h->curl, CURLOPT_URL, url);
+    lc.easy_setopt(h->curl, CURLOPT_HTTPHEADER, hdrs);
+    lc.easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, body_cb);
+    lc.easy_setopt(h->curl, CURLOPT_WRITEDATA, &x);
+    lc.easy_setopt(h->curl, CURLOPT_HEADERFUNCTION, header_cb);
+    lc.easy_setopt(h->curl, CURLOPT_HEADERDATA, &x);
+    lc.easy_setopt(h->curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cap);
 
-    rc = curl_easy_perform(h->curl);
-    curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
+    rc = lc.easy_perform(h->curl);
+    lc.easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
     {
         long nc = 0;
         h->requests++;
-        if (curl_easy_getinfo(h->curl, CURLINFO_NUM_CONNECTS, &nc) == CURLE_OK && nc > 0)
+        if (lc.easy_getinfo(h->curl, CURLINFO_NUM_CONNECTS, &nc) == CURLE_OK && nc > 0)
             h->connects += (unsigned long)nc;
     }
     if (rc != CURLE_OK) {
         char *u = sanitize(url, 256);
         /* curl's text may quote the server's certificate (its CN): cleaned like all server text. */
-        char *clean = sanitize(h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc),
+        char *clean = sanitize(h->errbuf[0] ? h->errbuf : lc.easy_strerror(rc),
             CURL_ERROR_SIZE);
         const char *why = clean ? clean : "?";
         if (x.too_big || rc == CURLE_FILESIZE_EXCEEDED)
@@ -349,7 +401,7 @@ perform(struct http *h, const char *method, const char *url, size_t cap,
         free(u);
         goto out;
     }
-    curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &resp->status);
+    lc.easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &resp->status);
     if (resp->body == NULL && (resp->body = strdup("")) == NULL)
         goto oom;
     ret = 0;
@@ -357,7 +409,7 @@ perform(struct http *h, const char *method, const char *url, size_t cap,
 oom:
     err_runtime("E_NOMEM", "out of memory");
 out:
-    curl_slist_free_all(hdrs);
+    lc.slist_free_all(hdrs);
     if (ret != 0)
         http_response_clear(resp);
     return ret;
@@ -367,16 +419,16 @@ int
 http_get(struct http *h, const char *url, size_t cap, const char *accept,
     struct http_response *resp)
 {
-    curl_easy_setopt(h->curl, CURLOPT_NOBODY, 0L);
-    curl_easy_setopt(h->curl, CURLOPT_HTTPGET, 1L);
+    lc.easy_setopt(h->curl, CURLOPT_NOBODY, 0L);
+    lc.easy_setopt(h->curl, CURLOPT_HTTPGET, 1L);
     return perform(h, "GET", url, cap, accept, NULL, resp);
 }
 
 int
 http_head(struct http *h, const char *url, struct http_response *resp)
 {
-    curl_easy_setopt(h->curl, CURLOPT_HTTPGET, 1L);
-    curl_easy_setopt(h->curl, CURLOPT_NOBODY, 1L);
+    lc.easy_setopt(h->curl, CURLOPT_HTTPGET, 1L);
+    lc.easy_setopt(h->curl, CURLOPT_NOBODY, 1L);
     return perform(h, "HEAD", url, 64 * 1024, NULL, NULL, resp);
 }
 
@@ -384,10 +436,10 @@ int
 http_post_jose(struct http *h, const char *url, const char *body, size_t cap,
     const char *accept, struct http_response *resp)
 {
-    curl_easy_setopt(h->curl, CURLOPT_NOBODY, 0L);
-    curl_easy_setopt(h->curl, CURLOPT_POST, 1L);
-    curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
-    curl_easy_setopt(h->curl, CURLOPT_COPYPOSTFIELDS, body);
+    lc.easy_setopt(h->curl, CURLOPT_NOBODY, 0L);
+    lc.easy_setopt(h->curl, CURLOPT_POST, 1L);
+    lc.easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+    lc.easy_setopt(h->curl, CURLOPT_COPYPOSTFIELDS, body);
     return perform(h, "POST", url, cap, accept, "application/jose+json", resp);
 }
 
@@ -412,7 +464,7 @@ http_parse_retry_after(const char *value, time_t now)
         return *p == '\0' ? n : -1;
     }
     /* An HTTP-date ("Sun, 06 Nov 1994 08:49:37 GMT"). */
-    time_t when = curl_getdate(p, NULL);
+    time_t when = curl_load() == 0 ? lc.getdate(p, NULL) : (time_t)-1;
     if (when == (time_t)-1)
         return -1;
     return when <= now ? 0 : (long)(when - now > 100000000L ? 100000000L : when - now);

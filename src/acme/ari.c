@@ -44,9 +44,10 @@ ari_cache(struct state *st, char *cert_id, const struct renew_ari *w, long retry
 }
 
 int
-acme_ari_window(struct acme_client *c, struct state *st, X509 *cert, time_t now,
-    struct renew_ari *out)
+acme_ari_window(struct acme_client *(*client)(void *), void *arg, struct state *st,
+    X509 *cert, time_t now, struct renew_ari *out)
 {
+    struct acme_client *c;
     struct http_response resp = { 0 };
     const struct acme_directory *dir;
     char *cert_id = renew_ari_cert_id(cert), *url = NULL, why[128];
@@ -60,7 +61,7 @@ acme_ari_window(struct acme_client *c, struct state *st, X509 *cert, time_t now,
         return 1;
     }
     err_hold(true);     /* a failure here is one warning, below: not an error line too */
-    if (c == NULL || acme_client_directory(c, &dir) == -1)
+    if ((c = client(arg)) == NULL || acme_client_directory(c, &dir) == -1)
         goto fail;
     if (dir->renewal_info == NULL) {
         verbose("the CA's directory offers no renewalInfo (ARI): using renew-before");

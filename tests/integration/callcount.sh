@@ -80,5 +80,31 @@ expect_rc 0 "import the certificate for the not-due renew"
 spied one "$P11ENROLL" renew --profile "$prof"
 expect_rc 3 "renew right after import: not due"
 echo "# renew (not due): $CALLS calls: $CALL_LIST"
+
+# renew not due with a fresh ARI cache (as a renew that asked the CA leaves it; renew.sh
+# fills it from a stand-in ARI server): no network at all, not even an HTTP client.
+jq -n --arg c "$(ari_cert_id "$T/one.pem")" --argjson now "$(date +%s)" '{version: 1,
+  label: "fresh-one", ari: {cert_id: $c, start: ($now + 30 * 86400), end: ($now + 31 * 86400),
+  next_poll: ($now + 3600)}}' >"$T/state/renew.json"
+spied one strace -f -qq -e trace=connect,openat -o "$T/strace.log" "$P11ENROLL" -v renew --profile "$prof"
+expect_rc 3 "renew, fresh ARI cache: not due"
+expect_out "ARI" "renew, fresh ARI cache: the cached window decides"
+check "renew, fresh ARI cache: no connect() to any IP address" \
+  bash -c '! grep -E "connect\(.*AF_INET" "$1"' _ "$T/strace.log"
+check "renew, fresh ARI cache: libcurl not even loaded" bash -c '! grep -q libcurl "$1"' _ "$T/strace.log"
+expect_no_err "renewal information" "renew, fresh ARI cache: no ARI fetch or failure under -v"
+echo "# renew (not due, ARI cached): $CALLS calls: $CALL_LIST"
 check "renew (not due): at most $RENEW_LIMIT PKCS#11 calls (got $CALLS)" test "$CALLS" -le "$RENEW_LIMIT"
+
+# Peak RSS under 16 MiB with --module SoftHSM (issue 12): memory, unlike time, is
+# deterministic enough to assert.  Without the spy in front, as a user runs it.
+ini_set "$prof" token module "$SOFTHSM_MODULE"
+export SOFTHSM2_CONF=$T/one/softhsm2.conf
+peak_kib renew --profile "$prof"
+expect_rc 3 "RSS: renew (not due, ARI cached)"
+check "RSS: renew (not due) peaks under 16 MiB (got $KIB KiB)" test "$KIB" -lt $((16 * 1024))
+ini_set "$prof" key label rss-one
+peak_kib csr --profile "$prof" --new-key --out "$T/rss.csr"
+expect_rc 0 "RSS: csr --new-key"
+check "RSS: csr --new-key peaks under 16 MiB (got $KIB KiB)" test "$KIB" -lt $((16 * 1024))
 finish

@@ -102,6 +102,22 @@ issue_cert() {
       -copy_extensions copyall -out "$3" 2>/dev/null
   fi
 }
+# ari_cert_id CERT: the CertID of RFC 9773 §4.1 for CERT (PEM):
+# base64url(AKI keyIdentifier) "." base64url(serial octets).
+ari_cert_id() {
+  local aki ser
+  b64u() { xxd -r -p | base64 -w0 | tr '+/' '-_' | tr -d '='; }
+  aki=$(openssl x509 -in "$1" -noout -ext authorityKeyIdentifier | grep -oE '([0-9A-F]{2}:){19}[0-9A-F]{2}' | head -1 | tr -d ':')
+  ser=$(openssl x509 -in "$1" -noout -serial | cut -d= -f2)
+  [ $(( ${#ser} % 2 )) -eq 1 ] && ser="0$ser"
+  case $ser in [89A-F]*) ser="00$ser" ;; esac
+  echo "$(b64u <<<"$aki").$(b64u <<<"$ser")"
+}
+# peak_kib ARGS...: runs p11enroll; sets RC, OUT, ERR and KIB (peak RSS, KiB).
+peak_kib() {
+  runsh /usr/bin/time -f %M -o "$T/time" "$P11ENROLL" "$@"
+  KIB=$(tail -1 "$T/time")
+}
 free_port() {
   local p
   while :; do

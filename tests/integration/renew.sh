@@ -508,13 +508,7 @@ ari_start() { # ari_start START,END (or - for a directory without renewalInfo)
   ini_set "$P" ca directory "https://127.0.0.1:$ARIPORT/dir"
 }
 ari_stop() { kill "$ARIPID" 2>/dev/null; wait "$ARIPID" 2>/dev/null; ini_set "$P" ca directory "$PEBBLE_DIRECTORY"; }
-# The CertID of RFC 9773 §4.1: base64url(AKI keyIdentifier) "." base64url(serial octets).
-b64u() { xxd -r -p | base64 -w0 | tr '+/' '-_' | tr -d '='; }
-aki=$(openssl x509 -in "$T/o/cert.pem" -noout -ext authorityKeyIdentifier | grep -oE '([0-9A-F]{2}:){19}[0-9A-F]{2}' | head -1 | tr -d ':')
-ser=$(openssl x509 -in "$T/o/cert.pem" -noout -serial | cut -d= -f2)
-[ $(( ${#ser} % 2 )) -eq 1 ] && ser="0$ser"
-case $ser in [89A-F]*) ser="00$ser" ;; esac
-certid="$(b64u <<<"$aki").$(b64u <<<"$ser")"
+certid=$(ari_cert_id "$T/o/cert.pem")
 : >"$T/ari.log"
 before=$(snapshot)
 ari_start "2000-01-01T00:00:00Z,2000-01-02T00:00:00Z"
