@@ -159,7 +159,7 @@ expect_err "authorization sip.contoso.com is invalid: dns-01: acme:error:" "fail
 check "failed validation: remove still ran" grep -q '^remove _acme-challenge.sip.contoso.com' "$HOOK_LOG"
 check "failed validation: no chain written" test ! -e "$T/st4/chain.pem"
 
-drive st4b --http-listen "127.0.0.1:$(( PEBBLE_HTTP_PORT == 65535 ? 65534 : PEBBLE_HTTP_PORT + 1 ))" sip.contoso.com
+drive st4b --http-listen "127.0.0.1:$(free_port)" sip.contoso.com
 expect_rc 1 "http-01 on the wrong port fails validation"
 expect_err "is invalid: http-01: acme:error:" "http-01 failure shows the problem"
 
@@ -259,12 +259,13 @@ mkdir -p "$T/srv"
 head -c 2000000 /dev/zero | tr '\0' ' ' > "$T/srv/big.json"
 echo '{"newNonce": "https://127.0.0.1/n", ' > "$T/srv/bad.json"
 echo '{"newNonce": "http://evil/n", "newAccount": "https://x/a", "newOrder": "https://x/o"}' > "$T/srv/http.json"
-srvport=$(( (RANDOM % 20000) + 40000 ))
+srvport=$(free_port)
 (cd "$T/srv" && exec openssl s_server -quiet -WWW -accept "127.0.0.1:$srvport" \
     -cert "$T/ca/listener.pem" -key "$T/ca/listener.key" >/dev/null 2>&1) &
 srv=$!
 at_exit "kill $srv 2>/dev/null"
-for _ in $(seq 50); do curl -s --noproxy '*' --cacert "$PEBBLE_CA_BUNDLE" -o /dev/null "https://127.0.0.1:$srvport/http.json" && break; sleep 0.1; done
+for _ in $(seq 100); do curl -s --noproxy '*' --cacert "$PEBBLE_CA_BUNDLE" -o /dev/null "https://127.0.0.1:$srvport/http.json" && break; sleep 0.1; done
+check "the test's TLS server is up on port $srvport" curl -s --noproxy '*' --cacert "$PEBBLE_CA_BUNDLE" -o /dev/null "https://127.0.0.1:$srvport/http.json"
 runsh "$ACME_DRIVER" --directory "https://127.0.0.1:$srvport/big.json" --ca-bundle "$PEBBLE_CA_BUNDLE" sip.contoso.com
 expect_rc 1 "oversized response"
 expect_err "response larger than" "oversized response: capped"
