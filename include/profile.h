@@ -62,6 +62,9 @@ struct profile {
     struct {                    /* [hooks] */
         char *deploy;
     } hooks;
+    struct {                    /* [pool]: members sharing one key (pool.h) */
+        char *name, *role, *member, *takeover_after, *lease;
+    } pool;
 
     bool has_edge, has_names;   /* the section header was present */
     unsigned *lines;            /* internal: line of each known key, 0 = absent */

@@ -41,10 +41,13 @@ renew_setup(const char *profile, const struct token_opts *over, enum renew_use u
 
     memset(c, 0, sizeof(*c));
     c->lockfd = -1;
+    c->wait = wait;
     /* Input checks first: nothing below changes anything before they pass. */
     if (enroll_plan(profile, &c->e) == -1)
         return -1;
     p = c->e.prof;
+    if (pool_from_profile(p, &c->pool) == -1)
+        return -1;
     if (use == RENEW_FOR_STATUS) {
         if (renew_policy_from_profile(p, &c->pol) == -1)
             return -1;
@@ -88,6 +91,8 @@ renew_ctx_free(struct renew_ctx *c)
     renew_cert_clear(&c->facts);
     X509_free(c->cert);
     token_key_free(c->cur);
+    if (c->e.tok != NULL)
+        pool_lease_release(c->e.tok, &c->pool);
     enroll_free(&c->e);
     state_free(c->st);
     state_unlock(c->lockfd);
@@ -183,24 +188,35 @@ renew_abandon(struct renew_ctx *c, bool *had)
 int
 renew_resume(struct renew_ctx *c, struct renew_result *res)
 {
+    int rc;
+
     memset(res, 0, sizeof(*res));
     progress("resuming the renewal started %lld s ago (step %s)",
         (long long)(c->r.now - c->st->txn.started), state_step_name(c->st->txn.step));
-    if (check_before_change(c) == -1 || rotate_resume(&c->r) == -1)
+    if (check_before_change(c) == -1)
         return -1;
-    return renewed(c, res);
+    if ((rc = pool_before_change(c, true, res)) != 0)
+        return rc == 1 ? 0 : -1;
+    rc = rotate_resume(&c->r) == -1 ? -1 : renewed(c, res);
+    return pool_after_change(c, rc);
 }
 
 int
 renew_run(struct renew_ctx *c, const char *reason, struct renew_result *res)
 {
+    int rc;
+
     memset(res, 0, sizeof(*res));
     if (check_before_change(c) == -1)
         return -1;
+    if ((rc = pool_before_change(c, false, res)) != 0)
+        return rc == 1 ? 0 : -1;
     if (rotate_begin(&c->r, c->cur, c->cert, c->pol.rotate, reason) == -1 ||
         rotate_resume(&c->r) == -1)
-        return -1;
-    return renewed(c, res);
+        rc = -1;
+    else
+        rc = renewed(c, res);
+    return pool_after_change(c, rc);
 }
 
 int
@@ -215,5 +231,5 @@ renew_not_due(struct renew_ctx *c, bool save, struct renew_result *res)
         return -1;
     if (rotate_housekeeping(&c->r, res->destroyed) == -1)
         return -1;
-    return 0;
+    return pool_sync(c, res);
 }

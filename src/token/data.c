@@ -1,0 +1,94 @@
+/*
+ * data.c - small CKO_DATA objects on the token (token.h "data objects"):
+ * list them by application and label, create one, destroy one.  The pool
+ * (pool.c) keeps its lease and its record of the current certificate in
+ * such objects, the only thing its members share.  Nothing here touches
+ * keys: every template names CKO_DATA.
+ */
+#include "token_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+#define MAX_DATA 16
+
+long
+token_data_list(struct token *tok, const char *app, const char *label,
+    struct token_data **out)
+{
+    CK_OBJECT_CLASS cls = CKO_DATA;
+    CK_ATTRIBUTE find[] = {
+        { CKA_CLASS, &cls, sizeof(cls) },
+        { CKA_APPLICATION, (void *)app, strlen(app) },
+        { CKA_LABEL, (void *)label, strlen(label) },
+    };
+    CK_OBJECT_HANDLE h[MAX_DATA];
+    struct token_data *d;
+    long n, i;
+
+    *out = NULL;
+    if ((n = tok_find_objects(tok, find, 3, h, MAX_DATA)) <= 0)
+        return n;
+    if ((d = calloc((size_t)n, sizeof(*d))) == NULL)
+        return err_nomem();
+    for (i = 0; i < n; i++) {
+        d[i].obj = h[i];
+        /* An object destroyed by another member since the find: skipped. */
+        int r = tok_get_attr(tok, h[i], CKA_VALUE, &d[i].value, &d[i].len);
+        if (r == -1) {
+            err_clear();
+            d[i].len = 0;
+        }
+    }
+    *out = d;
+    return n;
+}
+
+void
+token_data_free(struct token_data *d, long n)
+{
+    for (long i = 0; d != NULL && i < n; i++)
+        free(d[i].value);
+    free(d);
+}
+
+int
+token_data_create(struct token *tok, const char *app, const char *label, const void *value,
+    size_t len, unsigned long *obj)
+{
+    CK_OBJECT_CLASS cls = CKO_DATA;
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE tmpl[] = {
+        { CKA_CLASS, &cls, sizeof(cls) },
+        { CKA_TOKEN, &yes, sizeof(yes) },
+        { CKA_PRIVATE, &yes, sizeof(yes) },
+        { CKA_APPLICATION, (void *)app, strlen(app) },
+        { CKA_LABEL, (void *)label, strlen(label) },
+        { CKA_VALUE, (void *)value, len },
+    };
+    CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+    CK_RV rv;
+
+    if ((rv = tok->fn->C_CreateObject(tok->session, tmpl, 6, &h)) != CKR_OK) {
+        err_runtime("E_TOKEN", "token %s: C_CreateObject (data object %s): %s", tok->label,
+            label, token_rv_text(rv));
+        return -1;
+    }
+    if (obj != NULL)
+        *obj = h;
+    return 0;
+}
+
+int
+token_data_destroy(struct token *tok, unsigned long obj)
+{
+    CK_RV rv = tok->fn->C_DestroyObject(tok->session, obj);
+
+    if (rv == CKR_OK || rv == CKR_OBJECT_HANDLE_INVALID)
+        return 0;
+    err_runtime("E_TOKEN", "token %s: C_DestroyObject (data object): %s", tok->label,
+        token_rv_text(rv));
+    return -1;
+}
