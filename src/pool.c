@@ -300,6 +300,13 @@ lease_others(struct token *tok, const struct pool *pl, const char *label, const 
         if (lease_parse(d[i].value, d[i].len, &l) == 0) {
             if (nonce != NULL && strcmp(l.nonce, nonce) == 0)
                 continue;
+            /*
+             * This member's leftover (its run was killed; the state dir's
+             * lock says no other run of ours is alive) goes only once our
+             * new lease exists: the others never see the lease free.
+             */
+            if (nonce == NULL && strcmp(l.member, pl->member) == 0 && l.expires > now)
+                continue;
             if (strcmp(l.member, pl->member) != 0 && l.expires > now) {
                 *holder = l;
                 others++;
