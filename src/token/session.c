@@ -9,6 +9,7 @@
  */
 #include "token_int.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -528,6 +529,12 @@ token_login(struct token *tok, const struct token_opts *opts, P11KitUri *uri)
     CK_RV rv;
     int r;
 
+    /*
+     * A remote module (p11-kit-client.so: a network HSM) writes to a socket
+     * the server may have closed: that must be a CK_RV the caller reports
+     * (exit 1), not a SIGPIPE that kills the run without a word.
+     */
+    (void)signal(SIGPIPE, SIG_IGN);
     /* Fresh flags: the counters may have changed since enumeration. */
     if ((rv = tok->fn->C_GetTokenInfo(tok->slot, &tok->info)) != CKR_OK) {
         err_runtime("E_TOKEN", "token %s: C_GetTokenInfo: %s", tok->label, token_rv_text(rv));

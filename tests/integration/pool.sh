@@ -172,9 +172,11 @@ for m in a b c; do ini_set "$T/$m/p.ini" renewal renew-before 5s; done
 keys4=$(nkeys)
 P11ENROLL_PAUSE=switch P11ENROLL_PAUSE_SECS=4 bg a "$P11ENROLL_FAULTS" --force; pa=$!
 for _ in $(seq 100); do grep -q "pausing at switch" "$T/a.err" && break; sleep 0.2; done
-kill "$(cat "$T/hsm/server.pid")"
+# p11-kit server forks a process per client: stop the whole process group (setsid).
+kill -- -"$(cat "$T/hsm/server.pid")"
 wait $pa; RC=$?; ERR=$(cat "$T/a.err"); OUT=$(cat "$T/a.out")
 check "server stopped mid-renewal: exit 1" test "$RC" = 1
+expect_err "token edge: C_" "server stopped mid-renewal: says the token failed"
 SOFTHSM2_CONF="$P11E_REMOTE_SOFTHSM2_CONF" setsid p11-kit server --foreground \
   --provider "$SOFTHSM_MODULE" --name "$T/hsm/p11-kit.sock" "pkcs11:token=edge" \
   >"$T/hsm/server.log" 2>&1 </dev/null &
@@ -183,6 +185,7 @@ for _ in $(seq 50); do [ -S "$T/hsm/p11-kit.sock" ] && ptool --list-token-slots 
 check "server stopped: nothing lost (the old key is still $L)" test "$(ptool --list-objects --type privkey | grep -c "label: *$L\$")" = 1
 mrun a renew
 expect_rc 0 "server back: the rerun completes"
+expect_err "resuming the renewal" "server back: the rerun resumes the journalled renewal"
 for m in b c; do mrun $m renew; done
 check "server back: exactly one new key pair" test "$(nkeys)" = $((keys4 + 1))
 check "server back: all converge" converged
