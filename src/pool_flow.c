@@ -105,8 +105,13 @@ leaf_chain(struct renew_ctx *c, X509 *leaf, const struct pool_record *rec)
     X509 *first = NULL;
     STACK_OF(X509) *rest = NULL;
 
-    if (rec != NULL && rec->leaf != NULL && X509_cmp(rec->leaf, leaf) == 0)
-        return X509_chain_up_ref(rec->chain);
+    if (rec != NULL && rec->leaf != NULL && X509_cmp(rec->leaf, leaf) == 0) {
+        if (cert_check_chain(leaf, rec->chain) == 0)
+            return X509_chain_up_ref(rec->chain);
+        err_clear();
+        warnmsg("pool %s: the chain in the pool record does not link to the certificate; "
+            "ignored", c->pool.name);
+    }
     /* This member's fullchain, when it is for this leaf. */
     if (p->output.fullchain != NULL && access(p->output.fullchain, F_OK) == 0 &&
         cert_read(p->output.fullchain, "[output] fullchain", &first, &rest) == 0 &&
