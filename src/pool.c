@@ -285,7 +285,7 @@ nap(unsigned ms)
  */
 static long
 lease_others(struct token *tok, const struct pool *pl, const char *label, const char *nonce,
-    struct lease *holder)
+    bool purge, struct lease *holder)
 {
     struct token_data *d = NULL;
     long n, others = 0;
@@ -295,9 +295,20 @@ lease_others(struct token *tok, const struct pool *pl, const char *label, const 
         return -1;
     for (long i = 0; i < n; i++) {
         struct lease l;
-        if (d[i].value == NULL)
-            continue;   /* destroyed meanwhile */
-        if (lease_parse(d[i].value, d[i].len, &l) == 0) {
+        bool readable = d[i].value != NULL && lease_parse(d[i].value, d[i].len, &l) == 0;
+        if (!readable && !purge) {
+            /*
+             * Found but not readable as a lease: destroyed since the find, or (a
+             * token whose processes share a file store, as SoftHSM behind
+             * p11-kit server) another member's lease still being written.
+             * Counted as held: taking it for gone lets two members win.
+             */
+            snprintf(holder->member, sizeof(holder->member), "?");
+            holder->expires = now + (time_t)pl->lease_secs;
+            others++;
+            continue;
+        }
+        if (readable) {
             if (nonce != NULL && strcmp(l.nonce, nonce) == 0)
                 continue;
             /*
@@ -319,8 +330,8 @@ lease_others(struct token *tok, const struct pool *pl, const char *label, const 
                 warnmsg("pool %s: the lease of member %s expired %lld s ago; removing it",
                     pl->name, l.member, (long long)(now - l.expires));
         } else {
-            warnmsg("pool %s: token %s holds an unreadable lease object; removing it",
-                pl->name, token_label(tok));
+            warnmsg("pool %s: token %s has held an unreadable lease object for longer than "
+                "a lease; removing it", pl->name, token_label(tok));
         }
         if (token_data_destroy(tok, d[i].obj) == -1) {
             token_data_free(d, n);
@@ -337,15 +348,18 @@ pool_lease_take(struct token *tok, struct pool *pl, bool wait)
     char label[96], nonce[33], val[256];
     uint8_t rnd[16];
     struct lease holder;
-    bool said = false;
-    long others;
+    bool said = false, purge;
+    long others, waited_unknown = 0;
     int lost = 0;
 
     obj_label(pl, "lease", label, sizeof(label));
     for (;;) {
-        if ((others = lease_others(tok, pl, label, NULL, &holder)) == -1)
+        purge = waited_unknown > (long)pl->lease_secs;
+        if ((others = lease_others(tok, pl, label, NULL, purge, &holder)) == -1)
             return -1;
         if (others > 0) {
+            /* Only unreadable objects for longer than a lease: garbage, purged next. */
+            waited_unknown = strcmp(holder.member, "?") == 0 ? waited_unknown + 1 : 0;
             if (!wait) {
                 err_runtime("E_POOL_BUSY", "pool %s: member %s is renewing (its lease expires "
                     "in %lld s); not waiting (--no-wait)", pl->name, holder.member,
@@ -371,7 +385,7 @@ pool_lease_take(struct token *tok, struct pool *pl, bool wait)
             return -1;
         pl->held = true;
         /* Create, then check: whoever sees another lease after creating its own backs off. */
-        if ((others = lease_others(tok, pl, label, nonce, &holder)) == -1)
+        if ((others = lease_others(tok, pl, label, nonce, false, &holder)) == -1)
             return -1;  /* the caller releases */
         if (others == 0) {
             verbose("pool %s: lease taken by %s", pl->name, pl->member);

@@ -13,6 +13,33 @@
 #include "util.h"
 
 #define MAX_DATA 16
+#define MAX_VALUE (256 * 1024)  /* a record holds a certificate and its chain */
+
+/*
+ * CKA_VALUE of a data object into d->value (NUL-terminated), or NULL
+ * without a word when the object went away since the find or cannot be
+ * read now (another session destroying or still writing it: the caller
+ * decides what that means).  0, or -1 after reporting (no memory).
+ */
+static int
+read_value(struct token *tok, CK_OBJECT_HANDLE h, struct token_data *d)
+{
+    CK_ATTRIBUTE a = { CKA_VALUE, NULL, 0 };
+
+    if (tok->fn->C_GetAttributeValue(tok->session, h, &a, 1) != CKR_OK ||
+        a.ulValueLen == CK_UNAVAILABLE_INFORMATION || a.ulValueLen > MAX_VALUE)
+        return 0;
+    if ((a.pValue = malloc(a.ulValueLen + 1)) == NULL)
+        return err_nomem();
+    if (tok->fn->C_GetAttributeValue(tok->session, h, &a, 1) != CKR_OK) {
+        free(a.pValue);
+        return 0;
+    }
+    ((uint8_t *)a.pValue)[a.ulValueLen] = '\0';
+    d->value = a.pValue;
+    d->len = a.ulValueLen;
+    return 0;
+}
 
 long
 token_data_list(struct token *tok, const char *app, const char *label,
@@ -35,11 +62,9 @@ token_data_list(struct token *tok, const char *app, const char *label,
         return err_nomem();
     for (i = 0; i < n; i++) {
         d[i].obj = h[i];
-        /* An object destroyed by another member since the find: skipped. */
-        int r = tok_get_attr(tok, h[i], CKA_VALUE, &d[i].value, &d[i].len);
-        if (r == -1) {
-            err_clear();
-            d[i].len = 0;
+        if (read_value(tok, h[i], &d[i]) == -1) {
+            token_data_free(d, i + 1);
+            return -1;
         }
     }
     *out = d;
