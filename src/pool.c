@@ -19,6 +19,7 @@
 #define LEASE_MAGIC "p11enroll-pool-lease 1"
 #define RECORD_MAGIC "p11enroll-pool-record 1"
 #define MAX_CONTENDED 50        /* lease attempts lost to a simultaneous taker */
+#define SETTLE_MS 500           /* between the two checks of a new lease */
 
 /* Member ids and pool names: what may reach a label, a message and a hook. */
 static bool
@@ -384,8 +385,19 @@ pool_lease_take(struct token *tok, struct pool *pl, bool wait)
         if (token_data_create(tok, POOL_APP, label, val, strlen(val), &pl->lease_obj) == -1)
             return -1;
         pl->held = true;
-        /* Create, then check: whoever sees another lease after creating its own backs off. */
-        if ((others = lease_others(tok, pl, label, nonce, false, &holder)) == -1)
+        /*
+         * Create, then check: whoever sees another lease after creating its
+         * own backs off.  Checked twice, SETTLE_MS apart: a token whose
+         * sessions may show another's new object a moment late (SoftHSM
+         * behind p11-kit server: one process per client over one file
+         * store) must not let two members that created at the same instant
+         * both see nothing.
+         */
+        if ((others = lease_others(tok, pl, label, nonce, false, &holder)) == 0) {
+            nap(SETTLE_MS);
+            others = lease_others(tok, pl, label, nonce, false, &holder);
+        }
+        if (others == -1)
             return -1;  /* the caller releases */
         if (others == 0) {
             verbose("pool %s: lease taken by %s", pl->name, pl->member);
