@@ -87,6 +87,12 @@ int pool_record_write(struct token *tok, const struct pool *pl, X509 *leaf,
  */
 int pool_lease_take(struct token *tok, struct pool *pl, bool wait);
 
+/*
+ * Does another member hold the lease now?  1 (its id into member), 0, or -1
+ * after reporting.  Expired leases are removed on the way.
+ */
+int pool_lease_held(struct token *tok, const struct pool *pl, char *member, size_t cap);
+
 /* Destroy this run's lease (a failure is a warning: it expires).  Accepts !held. */
 void pool_lease_release(struct token *tok, struct pool *pl);
 

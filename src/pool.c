@@ -416,6 +416,19 @@ pool_lease_take(struct token *tok, struct pool *pl, bool wait)
     }
 }
 
+int
+pool_lease_held(struct token *tok, const struct pool *pl, char *member, size_t cap)
+{
+    char label[96];
+    struct lease holder;
+    long n = lease_others(tok, pl, obj_label(pl, "lease", label, sizeof(label)), NULL, false,
+        &holder);
+
+    if (n > 0)
+        snprintf(member, cap, "%s", holder.member);
+    return n > 0 ? 1 : (int)n;
+}
+
 void
 pool_lease_release(struct token *tok, struct pool *pl)
 {

@@ -23,6 +23,8 @@
 
 #define PICKUP_FILE "pool-pickup"
 
+static bool files_current(struct renew_ctx *c, X509 *cert, const struct pool_record *rec);
+
 static void
 fmt_utc(time_t t, char *buf, size_t cap)
 {
@@ -52,7 +54,7 @@ pool_quick_check(struct renew_ctx *c, bool force, struct renew_decision *d)
         rc = err_nomem();
         goto out;
     }
-    if (access(marker, F_OK) == 0 || !pool_file_is(c->e.prof->output.cert, rec.leaf) ||
+    if (access(marker, F_OK) == 0 || !files_current(c, rec.leaf, &rec) ||
         renew_cert_from_x509(rec.leaf, &facts) == -1)
         goto out;
     renew_decide(&(struct renew_input){ .now = c->r.now, .cert = &facts, .plan = c->e.plan,
@@ -125,6 +127,28 @@ leaf_chain(struct renew_ctx *c, X509 *leaf, const struct pool_record *rec)
     return NULL;
 }
 
+/*
+ * Do this member's files hold `cert`, with its chain when the record has
+ * it?  A cert file written before the record existed (no chain) is not
+ * current once the record brings the chain.
+ */
+static bool
+files_current(struct renew_ctx *c, X509 *cert, const struct pool_record *rec)
+{
+    STACK_OF(X509) *own;
+    bool linked;
+
+    if (!pool_file_is(c->e.prof->output.cert, cert))
+        return false;
+    if (c->e.prof->output.fullchain == NULL || rec == NULL || rec->leaf == NULL ||
+        X509_cmp(rec->leaf, cert) != 0 || sk_X509_num(rec->chain) == 0)
+        return true;
+    own = leaf_chain(c, cert, NULL);
+    linked = own != NULL && sk_X509_num(own) > 0;
+    sk_X509_pop_free(own, X509_free);
+    return linked;
+}
+
 /* <state-dir>/PICKUP_FILE (caller frees), or NULL (reported). */
 static char *
 pickup_path(const struct renew_ctx *c)
@@ -163,12 +187,24 @@ pickup(struct renew_ctx *c, const struct pool_record *rec, struct renew_result *
             "that key's; not writing it", c->pool.name, c->r.label, token_label(c->e.tok));
         goto out;
     }
-    files_ok = pool_file_is(c->e.prof->output.cert, cert);
+    files_ok = files_current(c, cert, rec);
     if (files_ok && access(marker, F_OK) == -1) {
         rc = 0;
         goto out;
     }
     serial = rotate_serial(cert);
+    if (!files_ok && (rec == NULL || rec->leaf == NULL || X509_cmp(rec->leaf, cert) != 0)) {
+        /* No chain for it yet: the member that renewed records it when it is done. */
+        char who[65];
+        if ((r = pool_lease_held(c->e.tok, &c->pool, who, sizeof(who))) == -1)
+            goto out;
+        if (r == 1) {
+            progress("pool %s: member %s is still renewing; certificate %s is picked up "
+                "once it is recorded", c->pool.name, who, serial ? serial : "?");
+            rc = 0;
+            goto out;
+        }
+    }
     if (!files_ok) {
         progress("pool %s: the token holds certificate %s, newer than this member's files; "
             "writing them", c->pool.name, serial ? serial : "?");
