@@ -25,16 +25,6 @@
 
 static bool files_current(struct renew_ctx *c, X509 *cert, const struct pool_record *rec);
 
-static void
-fmt_utc(time_t t, char *buf, size_t cap)
-{
-    struct tm tm;
-    if (gmtime_r(&t, &tm) == NULL)
-        snprintf(buf, cap, "-");
-    else
-        strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 int
 pool_quick_check(struct renew_ctx *c, bool force, struct renew_decision *d)
 {
@@ -87,7 +77,7 @@ pool_gate(struct renew_ctx *c, bool force, struct renew_decision *d)
                 "renewed: this follower takes over", was, pl->name);
             return;
         }
-        fmt_utc(t, when, sizeof(when));
+        text_utc(t, when, sizeof(when));
         d->due_at = t;
         snprintf(d->detail, sizeof(d->detail), "%.300s; the leader of pool %s renews it (this "
             "follower takes over at %s if it has not)", was, pl->name, when);
@@ -383,7 +373,7 @@ pool_status_json(struct renew_ctx *c)
     j = json_pack("{s:s, s:s, s:s}", "name", c->pool.name, "member", c->pool.member,
         "role", c->pool.leader ? "leader" : "follower");
     if ((r = pool_record_read(c->e.tok, &c->pool, &rec)) == 0) {
-        fmt_utc(rec.at, at, sizeof(at));
+        text_utc(rec.at, at, sizeof(at));
         json_object_set_new(j, "renewed_by", json_string(rec.member));
         json_object_set_new(j, "renewed_at", json_string(at));
         json_object_set_new(j, "record_current", json_boolean(c->cert != NULL &&

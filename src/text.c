@@ -2,6 +2,7 @@
 #include "text.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -208,4 +209,13 @@ uri_redact(const char *uri)
 unparsable:
     free(out);
     return strdup(URI_UNPARSABLE);
+}
+
+void
+text_utc(time_t t, char *buf, size_t cap)
+{
+    struct tm tm;
+
+    if (gmtime_r(&t, &tm) == NULL || strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, cap, "?");
 }
