@@ -26,13 +26,19 @@ struct acme_server {
     const char *directory_url;      /* [ca] directory (https) */
     const char *ca_bundle;          /* [ca] ca-bundle: the only trust anchors */
     unsigned request_timeout_s;     /* per HTTP request; 0: 30 */
+    unsigned timeout_s;             /* [ca] timeout: the run's deadline, from
+                                       acme_client_new(), for every request and
+                                       wait (ARI included); 0: 120 */
     bool allow_http;                /* tests only: permit a plain-http directory */
+    const char *allow_origins;      /* [ca] allow-origins: other origins the CA may use */
 };
+
+#define ACME_DEFAULT_TIMEOUT_S 120
 
 /*
  * A client for one run: one HTTP handle (so one TLS connection serves
  * ARI and issuance alike) and the directory, fetched on first use and
- * kept.  No network I/O here.  Returns 0 and *out (free with
+ * kept.  The run's deadline (srv->timeout_s) starts now.  No network I/O here.  Returns 0 and *out (free with
  * acme_client_free(), which accepts NULL), or -1 after reporting
  * (err_input: directory not an https URL; curl failure).
  */
@@ -55,8 +61,13 @@ struct acme_config {
                                        HOOK add|remove _acme-challenge.NAME VALUE */
     const char *account_state;      /* file keeping the account URL, or NULL */
     const char *order_state;        /* file keeping the current order URL, or NULL */
-    unsigned timeout_s;             /* overall deadline for the run; 0: 120 */
     unsigned hook_timeout_s;        /* per dns-hook run; 0: 60 (within the deadline) */
+    unsigned dns_wait_s;            /* [ca] dns-wait: after the dns-hook adds, wait this
+                                       long for the records to propagate before the
+                                       CA is asked to look; not counted in the deadline */
+    const char *replaces;           /* ARI CertID of the certificate this order
+                                       replaces (RFC 9773 §5), or NULL; sent only
+                                       when the directory offers renewalInfo */
 };
 
 /*
@@ -72,14 +83,19 @@ struct acme_config {
  *     names, not invalid, not gone), else a new one, whose URL is saved
  *     there at once so an interrupted run resumes it.
  *  3. Each pending authorization: the configured challenge is set up
- *     (responder, webroot files or dns-hook add), answered and polled; the
- *     setup is always undone (dns-hook remove runs even after failures).
+ *     (responder, webroot files or dns-hook add, then cfg->dns_wait_s) and
+ *     answered; the order is polled until it leaves "pending"; the setup is
+ *     always undone (dns-hook remove runs even after failures).
  *  4. make_csr(arg, &der, &len) is called once the order is ready (never for
  *     an order that was already finalized); the DER is freed by acme_issue.
  *  5. Poll until valid; download the PEM chain (leaf first).
  *
- * Polling honours Retry-After with exponential back-off from 150 ms, within
- * cfg->timeout_s.  badNonce is retried (at most 20 times per request).
+ * The order is polled (not each authorization: RFC 8555 §7.1.6, it is
+ * ready once every authorization is valid), first after a few ms, then
+ * with exponential back-off, honouring Retry-After; every request and
+ * wait stays within the client's deadline (E_TIMEOUT naming it).
+ * badNonce is retried (at most 20 times per request), every response's
+ * nonce is used for the next request.
  * Returns 0 and *chain_pem (caller frees), or -1 after reporting (problem
  * documents are shown sanitised with their type).  The order state file is
  * left in place: call acme_forget_order() once the certificate is installed.
@@ -206,6 +222,13 @@ void acme_authz_clear(struct acme_authz *a);
  * object.  *type (optional) receives the full type URI (caller frees).
  */
 char *acme_problem_format(const char *text, size_t len, char **type);
+
+/*
+ * The newOrder payload: {"identifiers": [{"type": "dns", "value": NAME}...]}
+ * and, when replaces is not NULL, "replaces": replaces (RFC 9773 §5).
+ * Returns compact JSON (caller frees), or NULL (out of memory).
+ */
+char *acme_order_payload(const char *const *names, size_t n, const char *replaces);
 
 /* True when the order's names equal `names` as sets (ASCII case ignored). */
 bool acme_order_names_match(const struct acme_order *o,

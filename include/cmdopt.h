@@ -45,12 +45,6 @@ enum cmdopt_id {
     "PIN sources, first found wins: the URI's pin-source=, the URI's pin-value=,\n" \
     "--pin-file, $P11ENROLL_PIN, a prompt on a terminal, the token's PIN pad.\n"
 
-/*
- * Handle a CMDOPT_TOKEN_ROWS option (and CMDOPT_TOKEN, --token); true when
- * `c` was one of them.  cmdopt_parse() calls it; the commands that still
- * run their own getopt_long loop call it first thing in the loop.
- */
-bool cmdopt_token(int c, const char *arg, struct token_opts *o);
 
 /* How cmdopt_parse() words a usage error. */
 enum cmdopt_style {
@@ -129,7 +123,24 @@ struct enroll_result;
 void cmdopt_print_installed(const struct enroll_result *res, const char *key_caption,
     json_t *extra, bool json);
 
+struct token_key_flags;
+
+/*
+ * The usages beyond signing a token gave a key ("decrypt", "unwrap",
+ * "derive"), as a JSON array (new reference, may be empty) and, when text
+ * is not NULL, as ", "-separated text in text[cap] ("" when none).
+ */
+json_t *cmdopt_extra_usages(const struct token_key_flags *f, char *text, size_t cap);
+
 /* One-line RFC 2253 subject of a certificate; caller frees. */
 char *cmdopt_subject(X509 *cert);
+
+/*
+ * The certificates of --cert F (leaf first, maybe its chain) and --chain F
+ * (intermediates; may be NULL), which must link.  0 and *leaf, *chain (may
+ * be NULL; the caller frees both), or -1 after reporting (nothing to free).
+ */
+int cmdopt_read_certs(const char *certfile, const char *chainfile, X509 **leaf,
+    STACK_OF(X509) **chain);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <openssl/x509.h>
 
@@ -59,9 +60,35 @@ int cert_parse(const uint8_t *buf, size_t len, const char *what, X509 **leaf,
 
 /*
  * Check that each certificate of `chain` issued the one before it (the
- * first issued `leaf`).  -1 after reporting (exit 2).
+ * first issued `leaf`).  -1 after reporting (E_CHAIN, exit 1).
  */
 int cert_check_chain(X509 *leaf, STACK_OF(X509) *chain);
+
+/*
+ * Where a certificate came from, which decides whose fault a bad one is
+ * for cert_check_usable(): the CA's (exit 1, E_CERT) or the input file's
+ * (exit 2, E_CERT_INVALID).
+ */
+enum cert_source { CERT_FROM_CA, CERT_FROM_FILE };
+
+/* How far the host clock may be behind the CA's: a notBefore this far ahead is accepted. */
+#define CERT_SKEW_S 600
+
+/*
+ * Is `cert` fit to install at time `now`: notBefore <= now + CERT_SKEW_S
+ * and now < notAfter; not a CA (basicConstraints cA absent or false, no
+ * keyCertSign); and it carries each of the `neku` EKUs named in `eku`
+ * ("serverAuth", "clientAuth").  Pure: 0, or -1 with the reason in
+ * why[size] (nothing reported).
+ */
+int cert_usable(X509 *cert, const char *const *eku, size_t neku, time_t now, char *why,
+    size_t size);
+
+/*
+ * cert_usable() now, with the plan's EKUs (none without a plan); -1 after
+ * reporting (exit 1 or 2 by `src`).
+ */
+int cert_check_usable(X509 *cert, const struct plan *plan, enum cert_source src);
 
 /*
  * Compare the certificate's DNS SANs (and CN when there are none) with the

@@ -23,6 +23,8 @@ struct enroll {
     struct token_key *key;    /* NULL until enroll_key() */
     bool key_created;         /* this run generated the key */
     struct acme_client *acme; /* the run's ACME client (acme_enroll_client()), or NULL */
+    X509 *renewing;           /* renew: the certificate being replaced (borrowed), or NULL;
+                                 its ARI CertID goes in newOrder's "replaces" */
 };
 
 /*
@@ -71,7 +73,9 @@ int enroll_csr(struct enroll *e, X509_REQ **out);
 /*
  * Install an issued certificate: it must be for e->key (or, with no key
  * selected yet, for some key on the token, which becomes e->key), carry
- * the plan's names when there is a plan, and its chain must link.  Then
+ * the plan's names when there is a plan, its chain must link, and it must
+ * be valid now, not a CA and carry the plan's EKUs (cert_check_usable(),
+ * reported as the CA's fault: exit 1).  Then
  * the certificate is stored on the token and the [output] files are
  * written atomically.  Nothing is changed when a check fails.  0 and *res
  * (its own references to leaf and chain; enroll_result_clear()), or -1
@@ -101,6 +105,23 @@ int enroll_write_outputs(struct enroll *e, X509 *leaf, STACK_OF(X509) *chain);
 
 /* Run [hooks] deploy once (sh -c) with P11ENROLL_* variables; 0 or -1. */
 int enroll_deploy_hook(struct enroll *e);
+
+/*
+ * Run [hooks] csr-ready once (sh -c) with P11ENROLL_CSR=csr_path, the
+ * profile and the key's URI (e->key), never the PIN.  No hook: 0.  0, or -1
+ * after reporting (E_HOOK).
+ */
+int enroll_csr_ready_hook(struct enroll *e, const char *csr_path);
+
+/*
+ * Where [ca] type = manual writes the CSR: [csr] out, else
+ * <state-dir>/<label>.csr.  A new string (caller frees), or NULL after
+ * reporting (E_MISSING when neither is set).
+ */
+char *enroll_csr_path(const struct enroll *e);
+
+/* Build the CSR for e->key, sign it on the token and write it (PEM, 0644) to path.  0 or -1. */
+int enroll_write_csr(struct enroll *e, const char *path);
 
 void enroll_free(struct enroll *e);
 

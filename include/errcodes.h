@@ -93,9 +93,11 @@
     X(E_CERT, 1, "a certificate is unusable (validity, EKU, CA flag, encoding)") \
     X(E_CERT_NAMES, 1, "the certificate's names differ from the plan") \
     X(E_CHAIN, 1, "the chain does not link to the certificate") \
+    X(E_CERT_INVALID, 2, "an input certificate that is expired, not yet valid, a CA or lacks a planned EKU") \
     X(E_FILE, 1, "a file or directory cannot be written or read") \
     /* CA and network */ \
     X(E_URL, 2, "a CA URL that is not https, or of another origin") \
+    X(E_ACME_ORIGIN, 1, "the CA sent a URL outside the directory's origin and [ca] allow-origins") \
     X(E_CA_BUNDLE, 2, "[ca] ca-bundle cannot be read") \
     X(E_CA_TYPE, 2, "the command needs another [ca] type") \
     X(E_EAB, 2, "the External Account Binding key cannot be read") \

@@ -48,6 +48,20 @@ int http_new(const struct http_opts *opts, struct http **out);
 void http_free(struct http *h);
 
 /*
+ * The run's deadline, `ms` milliseconds from now (< 0: none).  A request
+ * started after it fails at once, and each request's own timeout is cut to
+ * the time left, so no server can stretch a run past it.  `name` says
+ * which setting it is, for the message (e.g. "[ca] timeout = 120 s").
+ */
+void http_set_deadline(struct http *h, long ms, const char *name);
+/* Move the deadline `ms` later: for a wait that does not count against it. */
+void http_extend_deadline(struct http *h, long ms);
+/* Milliseconds left before the deadline (LONG_MAX without one; <= 0 when passed). */
+long http_time_left_ms(const struct http *h);
+/* Report E_TIMEOUT for `what`, naming the deadline (one line). */
+void http_deadline_passed(const struct http *h, const char *what);
+
+/*
  * Requests.  `cap` limits the response body (a larger one fails).  `accept`
  * is the Accept header value or NULL.  Each returns 0 with *resp filled for
  * any HTTP status (the caller judges it), or -1 after reporting a transport

@@ -9,11 +9,14 @@
 #ifndef P11E_LOG_H
 #define P11E_LOG_H
 
+#include <stdbool.h>
+
 enum {
     EXIT_DONE = 0,      /* done */
     EXIT_RUNTIME = 1,   /* runtime failure: token, PIN, CA, network, files */
     EXIT_INPUT = 2,     /* usage or input error; nothing changed */
     EXIT_NOT_DUE = 3,   /* renew: not due, nothing changed */
+    EXIT_WAITING = 4,   /* renew, [ca] type = manual: waiting for the CA's certificate */
 };
 
 /* Name of the running command ("keygen"), used as the message prefix. */
@@ -36,6 +39,13 @@ void err_runtime(const char *code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Exit code for the last reported error: 2 for input, 1 otherwise. */
 int err_exit_code(void);
+/*
+ * While held, errors are recorded but not printed: for a caller that turns
+ * a failure into one warning of its own (err_last_message() gives the cause).
+ */
+void err_hold(bool hold);
+/* The last error's message ("" when none); valid until the next report. */
+const char *err_last_message(void);
 /* Forget the last error (used where a failure is handled and not fatal). */
 void err_clear(void);
 /* Report "out of memory" (E_NOMEM, exit 1) and return -1, for allocation failures. */

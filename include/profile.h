@@ -51,7 +51,8 @@ struct profile {
     struct {                    /* [ca] */
         char *type, *directory, *ca_bundle, *contact, *account_key;
         char *eab_kid, *eab_hmac_file, *challenge, *http_listen, *webroot;
-        char *dns_hook;
+        char *dns_hook, *timeout, *dns_wait;
+        char *allow_origins;    /* other origins the CA may send URLs for, "," separated */
     } ca;
     struct {                    /* [output] */
         char *cert, *chain, *fullchain, *state_dir;
@@ -61,6 +62,7 @@ struct profile {
     } renewal;
     struct {                    /* [hooks] */
         char *deploy;
+        char *csr_ready;        /* renew with [ca] type = manual: the CSR is written */
     } hooks;
     struct {                    /* [pool]: members sharing one key (pool.h) */
         char *name, *role, *member, *takeover_after, *lease;
@@ -98,10 +100,12 @@ unsigned profile_line(const struct profile *p, const char *section, const char *
  * on a bad spelling, without reporting.
  *   profile_bool:     "yes" / "no"
  *   profile_duration: "0" or N followed by s, m, h or d; *secs in seconds
+ *   profile_seconds:  N (seconds) or a duration, at most 1 day
  *   profile_fraction: "A/B" with 0 < A < B (renew-before)
  */
 int profile_bool(const char *v, bool *out);
 int profile_duration(const char *v, uint64_t *secs);
+int profile_seconds(const char *v, uint64_t *secs);
 int profile_fraction(const char *v, unsigned *num, unsigned *den);
 
 #endif

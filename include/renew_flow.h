@@ -66,6 +66,8 @@ struct renew_result {
     X509 *cert;                 /* renewed: the new current certificate, or NULL */
     char *key_uri;              /* renewed: its key's URI, or NULL */
     bool picked_up;             /* pool: another member's certificate was deployed */
+    bool waiting;               /* [ca] type = manual: the CSR is out, waiting for the CA
+                                   (c->st->txn has its path and since when) */
 };
 
 /* Free what a renew_result holds and empty it. */
@@ -91,6 +93,25 @@ int renew_resume(struct renew_ctx *c, struct renew_result *res);
  * *res, or -1 after reporting.
  */
 int renew_run(struct renew_ctx *c, const char *reason, struct renew_result *res);
+
+/*
+ * [ca] type = manual: complete the renewal waiting for the CA with the
+ * certificate it issued (`import --profile`, `renew --cert`): checked
+ * against the pending key and the plan, then installed and the rotation
+ * finished as renew_resume() does.  A renewal past its order step (a rerun
+ * after a crash) only checks that leaf is for its key.  No renewal in
+ * progress: -1 (E_STATE).  0 and *res, or -1 after reporting.
+ */
+int renew_complete(struct renew_ctx *c, X509 *leaf, STACK_OF(X509) *chain,
+    struct renew_result *res);
+
+/*
+ * Is a renewal of this (planned) profile in progress, so that `import`
+ * should complete it?  Only for [ca] type = manual with a state dir; reads
+ * the journal without the lock (renew_setup() takes it and reads again).
+ * 1 yes, 0 no, -1 after reporting (unreadable state).
+ */
+int renew_in_progress(const struct enroll *e);
 
 /*
  * Not due: save the state when `save` (a fetched ARI window, a repaired

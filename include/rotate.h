@@ -32,6 +32,10 @@ struct rotate {
     const char *label;              /* [key] label */
     time_t now;
     char retired[256];              /* out: the label the old pair was retired under */
+    /* [ca] type = manual (rotate_manual.h): */
+    X509 *issued;                   /* in: the CA's certificate, or NULL (borrowed) */
+    STACK_OF(X509) *issued_chain;   /* in: its chain, or NULL (borrowed) */
+    bool waiting;                   /* out: the CSR is out; the order step waits for the CA */
 };
 
 /*
@@ -69,7 +73,9 @@ int rotate_begin(struct rotate *r, const struct token_key *cur, X509 *cert, bool
  * pending pair, order and install its certificate (acme_enroll_run: on the
  * token; with rotate = no also the [output] files), switch the labels,
  * write the [output] files from the new pair's certificate, run [hooks]
- * deploy once, and clear the journal.  On failure the journal keeps the
+ * deploy once, and clear the journal.  With [ca] type = manual and no
+ * r->issued the order step writes the CSR and stops there with r->waiting
+ * set (0; the journal stays at the order step).  On failure the journal keeps the
  * step to resume from and the current pair stays current; a key generation
  * that fails before anything exists abandons the renewal instead.  0, or
  * -1 after reporting.

@@ -41,6 +41,9 @@ struct state_txn {
     char *pending_label;    /* rotate: the new pair's label until the switch */
     char *pending_id;       /* rotate: its CKA_ID */
     char *retired_label;    /* set at STEP_SWITCH: the old pair's new label */
+    /* [ca] type = manual, at STEP_ORDER: waiting for the CA (rotate_manual.c) */
+    char *csr_path;         /* where the pending key's CSR was written, or NULL */
+    time_t waiting_since;   /* when the csr-ready hook succeeded, or 0 */
 };
 
 struct state_retired {

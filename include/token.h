@@ -46,6 +46,14 @@ void token_close(struct token *tok);
 const char *token_uri(const struct token *tok);
 /* The token's label (trailing blanks removed), borrowed. */
 const char *token_label(const struct token *tok);
+/* Does the token's family (tokens/ profiles) refuse C_SetAttributeValue(CKA_LABEL)? */
+bool token_labels_fixed(const struct token *tok);
+/*
+ * Does the token's family let C_WrapKey export private keys whatever their
+ * CKA_EXTRACTABLE says (NSS softokn 3.87)?  Its keys are then not
+ * protected by the token against a process that knows the PIN.
+ */
+bool token_wrap_ignores_extractable(const struct token *tok);
 
 /*
  * Does the RFC 7512 `uri` name this open token?  On success *object gets a
@@ -101,11 +109,19 @@ const char *token_key_uri(const struct token_key *key);
 const char *token_key_spki_sha256(const struct token_key *key);
 
 struct token_key_flags {
-    bool sensitive, always_sensitive, extractable, never_extractable, local;
+    bool sensitive, always_sensitive, extractable, never_extractable;
+    /* Generated on the token: CKA_LOCAL, or the key came from token_keygen(). */
+    bool local;
+    /* Not local, but the token's family never sets CKA_LOCAL (NSS): the
+     * origin of a key found later cannot be told. */
+    bool local_unrecorded;
+    /* Usages beyond signing that the token gave the key (a TPM key may decrypt). */
+    bool decrypt, unwrap, derive;
 };
 /*
- * Read the private key's protection flags into *out; an attribute the
- * token does not report counts as the unsafe value.  0 or -1 (reported).
+ * Read the private key's protection flags and usages into *out; an
+ * attribute the token does not report counts as the unsafe value (for a
+ * usage: absent).  0 or -1 (reported).
  */
 int token_key_flags(struct token *tok, const struct token_key *key,
     struct token_key_flags *out);

@@ -20,6 +20,8 @@
 #include "acme.h"
 #include "csr.h"
 #include "jws.h"
+#include "profile.h"
+#include "renew.h"
 #include "util.h"
 
 #define DEFAULT_ACCOUNT_LABEL "p11enroll-acme-account"
@@ -99,10 +101,10 @@ acme_enroll_check(struct enroll *e)
         const char *colon = strrchr(p->ca.http_listen, ':');
         char *end = NULL;
         long port = colon ? strtol(colon + 1, &end, 10) : 0;
-        if (colon == NULL || colon == p->ca.http_listen || end == colon + 1 || *end != '\0' ||
-            port < 1 || port > 65535) {
-            err_input("E_HTTP_LISTEN", "%s: [ca] http-listen = %s: expected HOST:PORT", p->name,
-                p->ca.http_listen);
+        /* An empty HOST (":80") listens on all addresses, as documented. */
+        if (colon == NULL || end == colon + 1 || *end != '\0' || port < 1 || port > 65535) {
+            err_input("E_HTTP_LISTEN", "%s: [ca] http-listen = %s: expected [HOST]:PORT",
+                p->name, p->ca.http_listen);
             return -1;
         }
     }
@@ -137,8 +139,13 @@ acme_enroll_client(struct enroll *e)
     struct acme_server srv = {
         .directory_url = e->prof->ca.directory,
         .ca_bundle = e->prof->ca.ca_bundle,
+        .allow_origins = e->prof->ca.allow_origins,
     };
+    uint64_t secs;
 
+    /* Checked when the profile was loaded. */
+    if (profile_seconds(e->prof->ca.timeout, &secs) == 0)
+        srv.timeout_s = (unsigned)secs;
     if (e->acme == NULL && acme_client_new(&srv, &e->acme) == -1)
         return NULL;
     return e->acme;
@@ -167,15 +174,21 @@ make_csr(void *arg, uint8_t **der, size_t *len)
 /* What one run holds: the ACME settings and the state files they name. */
 struct run {
     struct acme_config cfg;
-    char *account_state, *order_state, *order_key;
+    char *account_state, *order_state, *order_key, *replaces;
     uint8_t *hmac;
     size_t hmaclen;
 };
 
-/* The ACME settings from the profile, the state dir made, the EAB key read. */
+/*
+ * The ACME settings from the profile, the state dir made, the EAB key
+ * read; for a renewal the replaced certificate's ARI CertID.
+ */
 static int
-run_config(const struct profile *p, struct run *run)
+run_config(const struct enroll *e, struct run *run)
 {
+    const struct profile *p = e->prof;
+    uint64_t secs;
+
     run->cfg = (struct acme_config){
         .contact = p->ca.contact,
         .eab_kid = p->ca.eab_kid,
@@ -185,6 +198,11 @@ run_config(const struct profile *p, struct run *run)
         .webroot = p->ca.webroot,
         .dns_hook = p->ca.dns_hook,
     };
+    if (profile_seconds(p->ca.dns_wait, &secs) == 0)
+        run->cfg.dns_wait_s = (unsigned)secs;
+    /* No AKI, no CertID: then the order simply replaces nothing. */
+    if (e->renewing != NULL && (run->replaces = renew_ari_cert_id(e->renewing)) != NULL)
+        run->cfg.replaces = run->replaces;
     if (mkdir(p->output.state_dir, 0700) == -1 && errno != EEXIST) {
         err_runtime("E_FILE", "[output] state-dir %s: %s", p->output.state_dir, strerror(errno));
         return -1;
@@ -213,6 +231,7 @@ run_clear(struct run *run)
     free(run->account_state);
     free(run->order_state);
     free(run->order_key);
+    free(run->replaces);
     memset(run, 0, sizeof(*run));
 }
 
@@ -285,10 +304,13 @@ warn_subject_cn(const struct enroll *e, X509 *leaf)
     char cn[256] = "";
 
     X509_NAME_get_text_by_NID(X509_get_subject_name(leaf), NID_commonName, cn, sizeof(cn));
-    if (e->plan->kind != PLAN_NAMES && strcasecmp(cn, e->plan->cn) != 0)
+    if (e->plan->kind != PLAN_NAMES && strcasecmp(cn, e->plan->cn) != 0) {
+        char *clean = sanitize(cn, sizeof(cn));    /* the CA's text */
         warnmsg("the CA set the subject CN to %s, not %s (R-E3: Lync/SfB Edge expect the "
-            "Access Edge FQDN as subject); the SANs are as planned", cn[0] ? cn : "(none)",
-            e->plan->cn);
+            "Access Edge FQDN as subject); the SANs are as planned",
+            clean && clean[0] ? clean : "(none)", e->plan->cn);
+        free(clean);
+    }
 }
 
 int
@@ -306,7 +328,7 @@ acme_enroll_run(struct enroll *e, const char *stage_fullchain, struct enroll_res
     int rc = -1;
 
     memset(res, 0, sizeof(*res));
-    if (run_config(e->prof, &run) == -1 || account_signer(e, &acct, &signer) == -1 ||
+    if (run_config(e, &run) == -1 || account_signer(e, &acct, &signer) == -1 ||
         order_names(e->plan, &names, &n) == -1 || order_for_key(e, &run) == -1)
         goto out;
     if ((client = acme_enroll_client(e)) == NULL ||

@@ -32,26 +32,12 @@ static const char usage[] =
 static int
 enroll_manual(struct enroll *e, bool json)
 {
-    X509_REQ *req = NULL;
-    unsigned char *pem = NULL;
-    size_t len;
     char *path = NULL;
     int rc = -1;
 
-    if (e->prof->csr.out != NULL) {
-        path = strdup(e->prof->csr.out);
-    } else if (e->prof->output.state_dir != NULL) {
-        if (asprintf(&path, "%s/%s.csr", e->prof->output.state_dir, e->prof->key.label) == -1)
-            path = NULL;
-    } else {
-        err_input("E_MISSING", "%s: [ca] type = manual needs [csr] out (or [output] state-dir)",
-            e->prof->name);
+    if ((path = enroll_csr_path(e)) == NULL)
         return -1;
-    }
-    if (path == NULL)
-        return -1;
-    if (enroll_csr(e, &req) == -1 || csr_encode(req, false, &pem, &len) == -1 ||
-        write_file_atomic(path, pem, len, 0644) == -1)
+    if (enroll_write_csr(e, path) == -1)
         goto out;
     if (json) {
         json_t *sans = json_array();
@@ -73,8 +59,6 @@ enroll_manual(struct enroll *e, bool json)
     rc = 0;
 out:
     free(path);
-    free(pem);
-    X509_REQ_free(req);
     return rc;
 }
 

@@ -120,16 +120,28 @@ print_key(const struct keygen_args *a, struct token *tok, struct token_key *key)
 {
     size_t kidlen;
     const uint8_t *kid = token_key_id(key, &kidlen);
-    char *kidhex = hex_encode(kid, kidlen);
+    char *kidhex = hex_encode(kid, kidlen), extra[64];
+    /* token_keygen() verified the protection; only the usages are news. */
+    struct token_key_flags f = { .sensitive = true, .local = true };
+    json_t *usages;
 
+    if (token_key_flags(tok, key, &f) == -1)
+        err_clear();
+    usages = cmdopt_extra_usages(&f, extra, sizeof(extra));
+    if (token_wrap_ignores_extractable(tok))
+        warnmsg("token %s exports private keys through C_WrapKey although they are marked "
+            "not extractable (tokens/ profile: wrap-ignores-extractable): anyone with the "
+            "PIN can copy key %s", token_label(tok), a->label);
     if (a->json) {
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:b, s:b, s:b}}",
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:b, s:b, s:b}, s:o}",
             "uri", token_key_uri(key), "token", token_uri(tok), "label", a->label,
             "id", kidhex ? kidhex : "", "type", a->type->name,
             "spki_sha256", token_key_spki_sha256(key),
-            "flags", "sensitive", 1, "extractable", 0, "local", 1);
+            "flags", "sensitive", 1, "extractable", 0, "local", 1, "extra_usages", usages);
         if (a->pubout != NULL)
             json_object_set_new(o, "pubout", json_string(a->pubout));
+        json_object_set_new(o, "wrap_ignores_extractable",
+            json_boolean(token_wrap_ignores_extractable(tok)));
         cmdopt_print_json(o);
     } else {
         printf("key          %s\n", token_key_uri(key));
@@ -137,6 +149,9 @@ print_key(const struct keygen_args *a, struct token *tok, struct token_key *key)
         printf("id           %s\n", kidhex ? kidhex : "");
         printf("spki-sha256  %s\n", token_key_spki_sha256(key));
         printf("protection   sensitive, never extractable, generated on the token\n");
+        if (extra[0] != '\0')
+            printf("usages       sign; the token also allows: %s\n", extra);
+        json_decref(usages);
         if (a->pubout != NULL)
             printf("public key   %s\n", a->pubout);
     }

@@ -35,7 +35,7 @@ one_key(struct token *tok, struct token_key *key, void *arg)
     size_t idlen;
     const uint8_t *id = token_key_id(key, &idlen);
     char *idhex = hex_encode(id, idlen), *subject = NULL;
-    char notafter[32] = "";
+    char notafter[32] = "", extra[64];
 
     if (token_key_flags(tok, key, &f) == -1 || token_find_cert(tok, key, &cert) == -1) {
         free(idhex);
@@ -53,17 +53,27 @@ one_key(struct token *tok, struct token_key *key, void *arg)
             "sensitive", f.sensitive, "always_sensitive", f.always_sensitive,
             "extractable", f.extractable, "never_extractable", f.never_extractable,
             "local", f.local);
+        json_object_set_new(o, "local_unrecorded", json_boolean(f.local_unrecorded));
+        json_object_set_new(o, "extra_usages", cmdopt_extra_usages(&f, NULL, 0));
+        json_object_set_new(o, "wrap_ignores_extractable",
+            json_boolean(token_wrap_ignores_extractable(tok)));
         json_object_set_new(o, "certificate", cert == NULL ? json_null()
             : json_pack("{s:o, s:s}", "subject", cmdopt_jstr(subject ? subject : ""),
                 "not_after", notafter));
         json_array_append_new(l->keys, o);
     } else {
         char *label = sanitize(token_key_label(key), 256);
-        printf("%s\n  id %s, %s%s%s%s\n", label ? label : "?", idhex ? idhex : "",
+        json_decref(cmdopt_extra_usages(&f, extra, sizeof(extra)));
+        printf("%s\n  id %s, %s%s%s%s%s%s\n", label ? label : "?", idhex ? idhex : "",
             token_key_type_name(key), f.sensitive ? ", sensitive" : ", NOT sensitive",
             f.never_extractable && !f.extractable ? ", never extractable"
                 : f.extractable ? ", EXTRACTABLE" : ", not extractable",
-            f.local ? ", generated on the token" : ", imported");
+            f.local ? ", generated on the token"
+                : f.local_unrecorded ? ", origin not recorded by this token" : ", imported",
+            extra[0] ? ", can also " : "", extra);
+        if (token_wrap_ignores_extractable(tok))
+            printf("  WARNING: this token exports it through C_WrapKey (not extractable "
+                "notwithstanding)\n");
         printf("  %s\n", token_key_uri(key));
         if (cert != NULL)
             printf("  certificate %s, expires %s\n", subject ? subject : "?", notafter);

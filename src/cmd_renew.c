@@ -13,12 +13,14 @@
 #include "renew.h"
 #include "renew_flow.h"
 #include "rotate.h"
+#include "rotate_manual.h"
 #include "state.h"
 #include "util.h"
 
 static const char usage[] =
     "usage: p11enroll renew --profile F [--force] [--dry-run] [--no-wait] [--json]\n"
     "       p11enroll renew --profile F --abandon [--no-wait] [--json]\n"
+    "       p11enroll renew --profile F --cert F [--chain F] [--json]\n"
     "\n"
     "Renew the profile's certificate when it is due ([renewal] renew-before, jitter,\n"
     "or the CA's ACME Renewal Information window; or when the plan's names, EKUs or\n"
@@ -31,7 +33,16 @@ static const char usage[] =
     "once, at the end.  A run that is not due still destroys retired pairs past\n"
     "retire-after (and exits 3: no new certificate).\n"
     "\n"
-    "  --profile F            the enrollment profile (INI; [ca] type = acme)\n"
+    "With [ca] type = manual (an enterprise CA such as AD CS, or any offline CA)\n"
+    "the renewal stops after making the pending pair: its CSR (with [csr]\n"
+    "ms-template when set) goes to [csr] out (default <state-dir>/<label>.csr),\n"
+    "[hooks] csr-ready runs with P11ENROLL_CSR set to that path, and renew exits\n"
+    "4 (waiting for the CA).  A renew while waiting makes no second key: it writes\n"
+    "the CSR again when it is missing and exits 4 again.  The issued certificate,\n"
+    "given to 'renew --cert F' or 'import --profile F --cert F', must be for the\n"
+    "pending key and the plan; it completes the rotation (switch, files, deploy).\n"
+    "\n"
+    "  --profile F            the enrollment profile (INI; [ca] type = acme or manual)\n"
     "  --force                renew now even when not due\n"
     "  --dry-run              say whether it is due and what would happen; change nothing\n"
     "  --abandon              give up a renewal left unfinished (one that cannot be\n"
@@ -39,6 +50,9 @@ static const char usage[] =
     "                         (that id only), forget the journal entry and the ACME\n"
     "                         order; the current key stays current.  Exit 0.  Not\n"
     "                         after the switch (then a plain renew finishes it)\n"
+    "  --cert F               [ca] type = manual: the CA's certificate for the\n"
+    "                         renewal waiting for it (PEM or DER, may hold the chain)\n"
+    "  --chain F              with --cert: intermediate certificates\n"
     "  --no-wait              when another run for the profile holds the lock, fail\n"
     "                         (exit 1) instead of waiting\n"
     "  --json                 print the result as JSON\n"
@@ -49,7 +63,8 @@ static const char usage[] =
     "a failure to destroy retired pairs after a renewal is only a warning), 1 token,\n"
     "CA, network, file or lock failure, 2 usage or profile error (rotate = no with a\n"
     "changed [key] type: nothing changed), 3 not due: no new certificate (retired\n"
-    "pairs past retire-after may still have been destroyed).\n";
+    "pairs past retire-after may still have been destroyed), 4 waiting for the CA\n"
+    "([ca] type = manual: the CSR is written, no new certificate yet).\n";
 
 static void
 fmt_time(time_t t, char *buf, size_t cap)
@@ -109,6 +124,23 @@ put_result(json_t *out, const struct renew_result *res, bool renewed)
     }
 }
 
+/* The run stopped with the CSR out: where it is and since when.  EXIT_WAITING. */
+static int
+put_waiting(struct renew_ctx *c, const struct renew_result *res, json_t *out)
+{
+    const struct state_txn *t = &c->st->txn;
+    char when[32];
+
+    fmt_time(t->waiting_since, when, sizeof(when));
+    json_object_set_new(out, "waiting", json_true());
+    json_object_set_new(out, "waiting_since", json_string(when));
+    json_object_set_new(out, "csr", cmdopt_jstr(t->csr_path ? t->csr_path : ""));
+    json_object_set_new(out, "pending_key", json_string(t->pending_label ? t->pending_label
+                                                                         : c->r.label));
+    put_result(out, res, false);
+    return EXIT_WAITING;
+}
+
 /* --abandon.  Exit code, or -1 after reporting. */
 static int
 run_abandon(struct renew_ctx *c, json_t *out)
@@ -141,9 +173,9 @@ run_resume(struct renew_ctx *c, bool dry_run, json_t *out)
     }
     int rc = renew_resume(c, &res);
     if (rc == 0)
-        put_result(out, &res, true);
+        rc = res.waiting ? put_waiting(c, &res, out) : (put_result(out, &res, true), EXIT_DONE);
     renew_result_clear(&res);
-    return rc == -1 ? -1 : EXIT_DONE;
+    return rc;
 }
 
 /*
@@ -163,6 +195,7 @@ decide(struct renew_ctx *c, bool force, struct renew_decision *d, struct renew_a
     renew_decide(&in, d);
     /* Only a decision by time asks the CA for its window (RFC 9773). */
     if (c->cert != NULL && (d->reason == RENEW_TIME || d->reason == RENEW_NOT_DUE) &&
+        !rotate_is_manual(c->e.prof) &&
         (*ari_rc = acme_ari_window(acme_enroll_client(&c->e), c->st, c->cert, c->r.now, ari)) > 0) {
         in.ari = ari;
         renew_decide(&in, d);
@@ -226,6 +259,10 @@ run_renew(struct renew_ctx *c, const char *profile, bool force, bool dry_run, bo
     progress("renewing: %s", d.detail);
     if (renew_run(c, renew_reason_name(d.reason), &res) == -1)
         goto out;
+    if (res.waiting) {
+        rc = put_waiting(c, &res, out);
+        goto out;
+    }
     put_result(out, &res, true);
     rc = EXIT_DONE;
 out:
@@ -235,52 +272,121 @@ out:
 }
 
 int
+renew_complete_cmd(const char *profile, const struct token_opts *over, X509 *leaf,
+    STACK_OF(X509) *chain, bool json)
+{
+    struct renew_ctx ctx = { .lockfd = -1 };
+    struct renew_result res = { 0 };
+    json_t *out = NULL;
+    int rc = -1;
+
+    if (renew_setup(profile, over, RENEW_FOR_RUN, true, &ctx) == -1 ||
+        renew_complete(&ctx, leaf, chain, &res) == -1)
+        goto done;
+    out = json_object();
+    json_object_set_new(out, "profile", json_string(profile));
+    json_object_set_new(out, "completed", json_true());
+    put_result(out, &res, true);
+    report(out, json);
+    rc = EXIT_DONE;
+done:
+    if (rc == -1)
+        rc = cmdopt_fail(json);
+    renew_result_clear(&res);
+    renew_ctx_free(&ctx);
+    return rc;
+}
+
+/* renew --cert F [--chain F]: read them, then renew_complete_cmd().  Exit code. */
+static int
+renew_with_cert(const char *profile, const struct token_opts *over, const char *certfile,
+    const char *chainfile, bool json)
+{
+    X509 *leaf = NULL;
+    STACK_OF(X509) *chain = NULL;
+    int rc;
+
+    if (cmdopt_read_certs(certfile, chainfile, &leaf, &chain) == -1)
+        return cmdopt_fail(json);
+    rc = renew_complete_cmd(profile, over, leaf, chain, json);
+    X509_free(leaf);
+    sk_X509_pop_free(chain, X509_free);
+    return rc;
+}
+
+/* renew's own options. */
+struct renew_args {
+    const char *certfile, *chainfile;
+    bool force, dry_run, no_wait, abandon;
+};
+enum { OPT_FORCE = CMDOPT_OWN, OPT_DRY_RUN, OPT_NO_WAIT, OPT_ABANDON, OPT_CERT, OPT_CHAIN };
+
+static int
+renew_opt(int id, const char *arg, void *ctx)
+{
+    struct renew_args *a = ctx;
+    switch (id) {
+    case OPT_FORCE: a->force = true; break;
+    case OPT_DRY_RUN: a->dry_run = true; break;
+    case OPT_NO_WAIT: a->no_wait = true; break;
+    case OPT_ABANDON: a->abandon = true; break;
+    case OPT_CERT: a->certfile = arg; break;
+    case OPT_CHAIN: a->chainfile = arg; break;
+    }
+    return 0;
+}
+
+/* The combinations renew refuses; 0, or -1 after a usage error. */
+static int
+renew_args_check(const char *profile, const struct renew_args *a)
+{
+    if (profile == NULL)
+        cmdopt_usage_error("--profile is required");
+    else if (a->abandon && (a->force || a->dry_run))
+        cmdopt_usage_error("--abandon goes with neither --force nor --dry-run");
+    else if (a->chainfile && !a->certfile)
+        cmdopt_usage_error("--chain goes with --cert");
+    else if (a->certfile && (a->abandon || a->force || a->dry_run))
+        cmdopt_usage_error("--cert goes with none of --abandon, --force, --dry-run");
+    else
+        return 0;
+    return -1;
+}
+
+int
 cmd_renew(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "profile", required_argument, NULL, 'p' },
-        { "force", no_argument, NULL, 'f' },
-        { "dry-run", no_argument, NULL, 'n' },
-        { "no-wait", no_argument, NULL, 'W' },
-        { "abandon", no_argument, NULL, 'A' },
-        { "json", no_argument, NULL, 'j' },
-        { "help", no_argument, NULL, 'h' },
+        { "profile", required_argument, NULL, CMDOPT_PROFILE },
+        { "force", no_argument, NULL, OPT_FORCE },
+        { "dry-run", no_argument, NULL, OPT_DRY_RUN },
+        { "no-wait", no_argument, NULL, OPT_NO_WAIT },
+        { "abandon", no_argument, NULL, OPT_ABANDON },
+        { "cert", required_argument, NULL, OPT_CERT },
+        { "chain", required_argument, NULL, OPT_CHAIN },
+        { "json", no_argument, NULL, CMDOPT_JSON },
+        { "help", no_argument, NULL, CMDOPT_HELP },
         CMDOPT_TOKEN_ROWS,
         { NULL, 0, NULL, 0 },
     };
     struct token_opts over = { 0 };
+    struct renew_args a = { 0 };
     const char *profile = NULL;
-    bool json = false, force = false, dry_run = false, no_wait = false, abandon = false;
+    bool json = false;
     struct renew_ctx ctx = { .lockfd = -1 };
     json_t *out = NULL;
-    int c, rc;
+    const struct cmdopt_spec spec = { .longopts = opts, .usage = usage, .token = &over,
+        .json = &json, .profile = &profile, .on_opt = renew_opt, .ctx = &a };
+    int rc;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-        if (cmdopt_token(c, optarg, &over))
-            continue;
-        switch (c) {
-        case 'p': profile = optarg; break;
-        case 'f': force = true; break;
-        case 'n': dry_run = true; break;
-        case 'W': no_wait = true; break;
-        case 'A': abandon = true; break;
-        case 'j': json = true; break;
-        case 'h': fputs(usage, stdout); return EXIT_DONE;
-        default:
-            cmdopt_usage_error("unknown or incomplete option %s", argv[optind - 1]);
-            return cmdopt_fail(json);
-        }
-    }
-    if (optind < argc || profile == NULL || (abandon && (force || dry_run))) {
-        if (optind < argc)
-            cmdopt_usage_error("unexpected argument %s", argv[optind]);
-        else if (profile == NULL)
-            cmdopt_usage_error("--profile is required");
-        else
-            cmdopt_usage_error("--abandon goes with neither --force nor --dry-run");
+    if ((rc = cmdopt_parse(argc, argv, &spec)) != CMDOPT_RUN)
+        return rc;
+    if (renew_args_check(profile, &a) == -1)
         return cmdopt_fail(json);
-    }
+    const char *certfile = a.certfile, *chainfile = a.chainfile;
+    bool force = a.force, dry_run = a.dry_run, no_wait = a.no_wait, abandon = a.abandon;
+    if (certfile != NULL)
+        return renew_with_cert(profile, &over, certfile, chainfile, json);
 
     if (renew_setup(profile, &over, dry_run ? RENEW_FOR_DRY_RUN : RENEW_FOR_RUN, !no_wait,
             &ctx) == -1) {

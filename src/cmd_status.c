@@ -12,6 +12,7 @@
 #include "renew_flow.h"
 #include "rotate.h"
 #include "state.h"
+#include "text.h"
 #include "util.h"
 
 static const char usage[] =
@@ -105,7 +106,12 @@ print_text(json_t *j)
         S(ren, "detail"));
     if (json_object_get(ren, "due_at") && !json_is_null(json_object_get(ren, "due_at")))
         printf("due at       %s\n", S(ren, "due_at"));
-    if (json_is_object(pend))
+    if (json_is_object(pend) && json_is_true(json_object_get(pend, "waiting")))
+        printf("pending      waiting for a certificate since %s (CSR: %s, new key %s); "
+               "'p11enroll import --profile %s --cert ISSUED.pem' completes it "
+               "('renew --abandon' gives it up)\n", S(pend, "waiting_since"), S(pend, "csr"),
+            S(pend, "pending_label"), S(j, "profile"));
+    else if (json_is_object(pend))
         printf("pending      renewal interrupted at step %s (started %s, new key %s); "
                "'p11enroll renew' finishes it ('renew --abandon' gives it up)\n", S(pend, "step"), S(pend, "started"),
             S(pend, "pending_label"));
@@ -182,24 +188,50 @@ renewal_json(const struct renew_ctx *c)
                      .rnd = renew_rand_cert, .rnd_ctx = c->cert }, &d);
     return json_pack("{s:b, s:s, s:s, s:o, s:o, s:o, s:b, s:b}",
         "due", d.due || pending, "reason", renew_reason_name(d.reason),
-        "detail", pending ? "an interrupted renewal is in progress" : d.detail,
+        "detail", !pending ? d.detail : st->txn.waiting_since != 0
+            ? "waiting for the CA's certificate (renew exited 4)"
+            : "an interrupted renewal is in progress",
         "due_at", jtime(d.due_at), "window_start", jtime(d.window_start),
         "latest", jtime(d.latest), "from_ari", d.from_ari, "rotate", c->pol.rotate);
 }
 
-/* The renewal a killed run left ("pending"), or JSON null. */
+/*
+ * [ca] type = manual: a renewal waiting for the CA (its CSR is out) adds
+ * waiting, waiting_since and csr to `pend`.
+ */
+static void
+pending_waiting(const struct state *st, json_t *pend)
+{
+    const struct state_txn *t = &st->txn;
+    bool w = t->step == STEP_ORDER && t->waiting_since != 0 && t->csr_path != NULL;
+
+    json_object_set_new(pend, "waiting", json_boolean(w));
+    if (w) {
+        json_object_set_new(pend, "waiting_since", jtime(t->waiting_since));
+        char *csr = sanitize(t->csr_path, 4096); /* read back from the state file */
+        json_object_set_new(pend, "csr", json_string(csr ? csr : "?"));
+        free(csr);
+    }
+}
+
+/* The renewal a killed run left, or one waiting for the CA ("pending"), or JSON null. */
 static json_t *
 pending_json(const struct state *st)
 {
+    json_t *pend;
+
     if (st->txn.step == STEP_NONE)
         return json_null();
-    return json_pack("{s:s, s:o, s:o, s:o, s:o, s:b}",
+    pend = json_pack("{s:s, s:o, s:o, s:o, s:o, s:b}",
         "step", state_step_name(st->txn.step), "started", jtime(st->txn.started),
         "reason", st->txn.reason ? json_string(st->txn.reason) : json_null(),
         "pending_label", st->txn.pending_label ? json_string(st->txn.pending_label)
                                                : json_null(),
         "pending_id", st->txn.pending_id ? json_string(st->txn.pending_id) : json_null(),
         "rotate", st->txn.rotate);
+    if (pend != NULL)
+        pending_waiting(st, pend);
+    return pend;
 }
 
 /* The retired pairs and when each will be destroyed ("retired"). */

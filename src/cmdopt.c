@@ -4,6 +4,7 @@
  * subjects, an installed certificate).
  */
 #include "cmdopt.h"
+#include "token.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,10 +14,12 @@
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 
+#include "csr.h"
 #include "enroll.h"
 #include "util.h"
 
-bool
+/* A CMDOPT_TOKEN_ROWS option or --token into *o; true when `c` was one. */
+static bool
 cmdopt_token(int c, const char *arg, struct token_opts *o)
 {
     switch (c) {
@@ -117,6 +120,27 @@ cmdopt_print_json(json_t *v)
 }
 
 json_t *
+cmdopt_extra_usages(const struct token_key_flags *f, char *text, size_t cap)
+{
+    const struct { bool on; const char *name; } u[] = {
+        { f->decrypt, "decrypt" }, { f->unwrap, "unwrap" }, { f->derive, "derive" },
+    };
+    json_t *a = json_array();
+    size_t off = 0;
+
+    if (text != NULL && cap > 0)
+        text[0] = '\0';
+    for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++) {
+        if (!u[i].on)
+            continue;
+        json_array_append_new(a, json_string(u[i].name));
+        if (text != NULL && off < cap)
+            off += (size_t)snprintf(text + off, cap - off, "%s%s", off ? ", " : "", u[i].name);
+    }
+    return a;
+}
+
+json_t *
 cmdopt_jstr(const char *s)
 {
     json_t *j;
@@ -197,4 +221,43 @@ cmdopt_print_installed(const struct enroll_result *res, const char *key_caption,
     json_decref(extra);
     free(subject);
     OPENSSL_free(serial);
+}
+
+int
+cmdopt_read_certs(const char *certfile, const char *chainfile, X509 **leaf,
+    STACK_OF(X509) **chain)
+{
+    X509 *extra = NULL;
+    STACK_OF(X509) *more = NULL;
+    int rc = -1;
+
+    *leaf = NULL;
+    *chain = NULL;
+    if (cert_read(certfile, "--cert", leaf, chain) == -1)
+        goto out;
+    if (chainfile != NULL) {
+        if (cert_read(chainfile, "--chain", &extra, &more) == -1)
+            goto out;
+        if (*chain == NULL && (*chain = sk_X509_new_null()) == NULL) {
+            err_runtime("E_NOMEM", "out of memory");
+            goto out;
+        }
+        sk_X509_push(*chain, extra);
+        extra = NULL; /* transferred */
+        while (sk_X509_num(more) > 0)
+            sk_X509_push(*chain, sk_X509_shift(more));
+    }
+    if (*chain != NULL && cert_check_chain(*leaf, *chain) == -1)
+        goto out;
+    rc = 0;
+out:
+    X509_free(extra);
+    sk_X509_pop_free(more, X509_free);
+    if (rc == -1) {
+        X509_free(*leaf);
+        sk_X509_pop_free(*chain, X509_free);
+        *leaf = NULL;
+        *chain = NULL;
+    }
+    return rc;
 }

@@ -11,9 +11,11 @@
 #include "csr.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <openssl/bn.h>
 #include <openssl/ec.h>
@@ -460,11 +462,11 @@ cert_check_chain(X509 *leaf, STACK_OF(X509) *chain)
         X509 *issuer = sk_X509_value(chain, i);
         if (X509_check_issued(issuer, child) != X509_V_OK ||
             X509_verify(child, X509_get0_pubkey(issuer)) != 1) {
-            char *s = NULL;
-            X509_NAME *n = X509_get_subject_name(issuer);
-            s = X509_NAME_oneline(n, NULL, 0);
+            char *s = X509_NAME_oneline(X509_get_subject_name(issuer), NULL, 0);
+            char *clean = sanitize(s ? s : "?", 256);
             err_runtime("E_CHAIN", "chain certificate %d (%s) did not issue the certificate "
-                "before it; the chain does not link", i + 1, s ? s : "?");
+                "before it; the chain does not link", i + 1, clean ? clean : "?");
+            free(clean);
             OPENSSL_free(s);
             ERR_clear_error();
             return -1;
@@ -472,6 +474,93 @@ cert_check_chain(X509 *leaf, STACK_OF(X509) *chain)
         child = issuer;
     }
     return 0;
+}
+
+/* "notBefore 2026-01-02T03:04:05Z" style text of an ASN1_TIME into buf. */
+static void
+time_text(const ASN1_TIME *t, char *buf, size_t size)
+{
+    struct tm tm;
+
+    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1 ||
+        strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, size, "(unreadable)");
+}
+
+/* The validity part of cert_usable(). */
+static int
+usable_time(X509 *cert, time_t now, char *why, size_t size)
+{
+    const ASN1_TIME *nb = X509_get0_notBefore(cert), *na = X509_get0_notAfter(cert);
+    time_t soon = now + CERT_SKEW_S;
+    char when[32];
+
+    if (nb == NULL || X509_cmp_time(nb, &soon) >= 0) {
+        time_text(nb, when, sizeof(when));
+        snprintf(why, size, "the certificate is not valid yet (notBefore %s; the host clock "
+            "may be up to %d s behind)", when, CERT_SKEW_S);
+        return -1;
+    }
+    if (na == NULL || X509_cmp_time(na, &now) <= 0) {
+        time_text(na, when, sizeof(when));
+        snprintf(why, size, "the certificate has expired (notAfter %s)", when);
+        return -1;
+    }
+    return 0;
+}
+
+int
+cert_usable(X509 *cert, const char *const *eku, size_t neku, time_t now, char *why,
+    size_t size)
+{
+    uint32_t xku;
+
+    if (usable_time(cert, now, why, size) == -1)
+        return -1;
+    /* X509_get_extension_flags() caches the parsed extensions; an invalid one sets EXFLAG_INVALID. */
+    if (X509_get_extension_flags(cert) & EXFLAG_INVALID) {
+        snprintf(why, size, "the certificate has a malformed extension");
+        return -1;
+    }
+    if (X509_get_extension_flags(cert) & EXFLAG_CA) {
+        snprintf(why, size, "the certificate is a CA certificate (basicConstraints cA), "
+            "not a server certificate");
+        return -1;
+    }
+    if ((X509_get_extension_flags(cert) & EXFLAG_KUSAGE) &&
+        (X509_get_key_usage(cert) & KU_KEY_CERT_SIGN)) {
+        snprintf(why, size, "the certificate may sign certificates (keyUsage keyCertSign), "
+            "a server certificate must not");
+        return -1;
+    }
+    xku = X509_get_extension_flags(cert) & EXFLAG_XKUSAGE ? X509_get_extended_key_usage(cert)
+                                                          : 0;
+    for (size_t i = 0; i < neku; i++) {
+        uint32_t bit = strcmp(eku[i], "serverAuth") == 0 ? XKU_SSL_SERVER
+            : strcmp(eku[i], "clientAuth") == 0          ? XKU_SSL_CLIENT
+                                                         : 0;
+        if (bit != 0 && (xku & bit) == 0) {
+            snprintf(why, size, "the certificate lacks the extended key usage %s, which the "
+                "plan asks for", eku[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int
+cert_check_usable(X509 *cert, const struct plan *plan, enum cert_source src)
+{
+    char why[200];
+
+    if (cert_usable(cert, plan ? plan->eku : NULL, plan ? plan->neku : 0, time(NULL), why,
+            sizeof(why)) == 0)
+        return 0;
+    if (src == CERT_FROM_FILE)
+        err_input("E_CERT_INVALID", "%s; nothing installed", why);
+    else
+        err_runtime("E_CERT", "%s; nothing installed, the previous certificate stays", why);
+    return -1;
 }
 
 int
@@ -500,7 +589,8 @@ cert_check_names(X509 *cert, const struct plan *plan)
             err_runtime("E_CERT_NAMES", "the certificate carries a DNS name with a NUL byte");
             goto out;
         }
-        char *name = strndup(data, slen);
+        /* Cleaned here (a control byte becomes '?', never a planned name): it may be printed. */
+        char *name = sanitize(data, slen);
         if (name == NULL)
             goto out;
         for (char *c = name; *c; c++)
@@ -539,7 +629,10 @@ cert_check_names(X509 *cert, const struct plan *plan)
         char cn[256] = "";
         X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof(cn));
         if (strcasecmp(cn, plan->cn) != 0) {
-            err_runtime("E_CERT_NAMES", "the certificate's CN is %s, the plan's is %s", cn, plan->cn);
+            char *clean = sanitize(cn, sizeof(cn));
+            err_runtime("E_CERT_NAMES", "the certificate's CN is %s, the plan's is %s",
+                clean ? clean : "?", plan->cn);
+            free(clean);
             goto out;
         }
     }

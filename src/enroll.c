@@ -64,7 +64,9 @@ enroll_key(struct enroll *e, enum enroll_key_mode mode)
         err_input("E_MISSING", "%s: [key] label is required", e->prof->name);
         return -1;
     }
-    if ((r = token_find_key(e->tok, label, NULL, 0, &e->key)) == -1)
+    /* --new-key: token_keygen()'s one label search is the only one (a taken label is refused). */
+    r = mode == KEY_NEW ? 1 : token_find_key(e->tok, label, NULL, 0, &e->key);
+    if (r == -1)
         return -1;
     if (r == 1) {
         if (mode == KEY_EXISTING) {
@@ -81,11 +83,6 @@ enroll_key(struct enroll *e, enum enroll_key_mode mode)
             return -1;
         e->key_created = true;
         return 0;
-    }
-    if (mode == KEY_NEW) {
-        err_runtime("E_LABEL_TAKEN", "token %s already has a key labelled %s; --new-key refuses "
-            "to replace it", token_label(e->tok), label);
-        return -1;
     }
     if (token_key_type(e->key) != type) {
         err_runtime("E_KEY_MISMATCH", "key %s on token %s is %s, but the profile asks for %s",
@@ -250,10 +247,15 @@ install(struct enroll *e, X509 *leaf, STACK_OF(X509) *chain, const char *const *
     /* 1. Which key: the selected one, or the one whose public key this is. */
     if (install_key(e, leaf) == -1)
         goto out;
-    /* 2. Names and chain, before anything changes. */
+    /*
+     * 2. Names, chain, validity, not a CA, the plan's EKUs: before anything
+     * changes, so a bad certificate never replaces the one in place.
+     */
     if (e->plan != NULL && cert_check_names(leaf, e->plan) == -1)
         goto out;
     if (chain != NULL && cert_check_chain(leaf, chain) == -1)
+        goto out;
+    if (cert_check_usable(leaf, e->plan, CERT_FROM_CA) == -1)
         goto out;
     /*
      * 3. All or nothing: the files are written to temp files first; then the
@@ -333,15 +335,42 @@ hook_var(char **vars, size_t *n, const char *name, const char *value)
     return 0;
 }
 
+/*
+ * Run the hook `cmd` ([hooks] `what`) with sh -c and the n variables in
+ * vars (NULL-terminated; freed here).  `done` says what stands when it
+ * fails.  what == NULL: the variables could not be made (reported), only
+ * free them and return -1.  0, or -1 after reporting (E_HOOK).
+ */
+static int
+run_hook(const char *what, const char *cmd, char **vars, size_t n, const char *done)
+{
+    const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+    struct child_result res;
+    int rc = -1;
+
+    if (what == NULL ||
+        run_child(argv, (const char *const *)vars, HOOK_TIMEOUT_S * 1000L, &res) == -1)
+        goto out;
+    if (res.end == CHILD_TIMED_OUT)
+        err_runtime("E_HOOK", "[hooks] %s (%s) did not finish in %d s and was killed; %s",
+            what, cmd, HOOK_TIMEOUT_S, done);
+    else if (res.end != CHILD_EXITED || res.code != 0)
+        err_runtime("E_HOOK", "[hooks] %s (%s) failed with %s %d; %s", what, cmd,
+            res.end == CHILD_EXITED ? "exit status" : "signal", res.code, done);
+    else
+        rc = 0;
+out:
+    for (size_t i = 0; i < n; i++)
+        free(vars[i]);
+    return rc;
+}
+
 int
 enroll_deploy_hook(struct enroll *e)
 {
     const char *cmd = e->prof->hooks.deploy;
-    const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
     char *vars[6] = { NULL };   /* NULL-terminated */
-    struct child_result res;
     size_t n = 0;
-    int rc = -1;
 
     if (cmd == NULL)
         return 0;
@@ -352,20 +381,61 @@ enroll_deploy_hook(struct enroll *e)
         hook_var(vars, &n, "P11ENROLL_FULLCHAIN", e->prof->output.fullchain) == -1 ||
         hook_var(vars, &n, "P11ENROLL_KEY_URI", e->key ? token_key_uri(e->key) : NULL) == -1 ||
         hook_var(vars, &n, "P11ENROLL_PROFILE", e->prof->name) == -1)
-        goto out;
-    if (run_child(argv, (const char *const *)vars, HOOK_TIMEOUT_S * 1000L, &res) == -1)
-        goto out;
-    if (res.end == CHILD_TIMED_OUT)
-        err_runtime("E_HOOK", "[hooks] deploy (%s) did not finish in %d s and was killed; "
-            "the certificate is installed", cmd, HOOK_TIMEOUT_S);
-    else if (res.end != CHILD_EXITED || res.code != 0)
-        err_runtime("E_HOOK", "[hooks] deploy (%s) failed with %s %d; the certificate is "
-            "installed", cmd, res.end == CHILD_EXITED ? "exit status" : "signal", res.code);
-    else
+        return run_hook(NULL, cmd, vars, n, NULL);
+    return run_hook("deploy", cmd, vars, n, "the certificate is installed");
+}
+
+int
+enroll_csr_ready_hook(struct enroll *e, const char *csr_path)
+{
+    const char *cmd = e->prof->hooks.csr_ready;
+    char *vars[4] = { NULL };   /* NULL-terminated */
+    size_t n = 0;
+
+    if (cmd == NULL)
+        return 0;
+    progress("running the csr-ready hook");
+    if (hook_var(vars, &n, "P11ENROLL_CSR", csr_path) == -1 ||
+        hook_var(vars, &n, "P11ENROLL_KEY_URI", e->key ? token_key_uri(e->key) : NULL) == -1 ||
+        hook_var(vars, &n, "P11ENROLL_PROFILE", e->prof->name) == -1)
+        return run_hook(NULL, cmd, vars, n, NULL);
+    return run_hook("csr-ready", cmd, vars, n, "the request is written; the next run runs "
+        "the hook again");
+}
+
+char *
+enroll_csr_path(const struct enroll *e)
+{
+    char *path = NULL;
+
+    if (e->prof->csr.out != NULL) {
+        path = strdup(e->prof->csr.out);
+    } else if (e->prof->output.state_dir != NULL) {
+        if (asprintf(&path, "%s/%s.csr", e->prof->output.state_dir, e->prof->key.label) == -1)
+            path = NULL;
+    } else {
+        err_input("E_MISSING", "%s: [ca] type = manual needs [csr] out (or [output] state-dir)",
+            e->prof->name);
+        return NULL;
+    }
+    if (path == NULL)
+        err_runtime("E_NOMEM", "out of memory");
+    return path;
+}
+
+int
+enroll_write_csr(struct enroll *e, const char *path)
+{
+    X509_REQ *req = NULL;
+    unsigned char *pem = NULL;
+    size_t len;
+    int rc = -1;
+
+    if (enroll_csr(e, &req) == 0 && csr_encode(req, false, &pem, &len) == 0 &&
+        write_file_atomic(path, pem, len, 0644) == 0)
         rc = 0;
-out:
-    for (size_t i = 0; i < n; i++)
-        free(vars[i]);
+    free(pem);
+    X509_REQ_free(req);
     return rc;
 }
 

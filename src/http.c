@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <limits.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
@@ -18,6 +20,9 @@
 struct http {
     CURL *curl;
     unsigned long requests, connects;
+    long timeout_ms;            /* per request */
+    long long deadline_ms;      /* CLOCK_MONOTONIC ms; 0: none */
+    char deadline_name[64];
     char errbuf[CURL_ERROR_SIZE];
     char useragent[128];
 };
@@ -58,6 +63,7 @@ http_new(const struct http_opts *opts, struct http **out)
         return -1;
     }
     c = h->curl;
+    h->timeout_ms = to;
     snprintf(h->useragent, sizeof(h->useragent), "p11enroll/%s %s", P11E_VERSION,
         curl_version());
     /*
@@ -94,11 +100,51 @@ http_free(struct http *h)
     if (h == NULL)
         return;
     if (h->requests > 0)
-        verbose("http: %lu request%s over %lu connection%s", h->requests,
+        verbose("acme: %lu HTTP request%s over %lu connection%s", h->requests,
             h->requests == 1 ? "" : "s", h->connects, h->connects == 1 ? "" : "s");
     if (h->curl != NULL)
         curl_easy_cleanup(h->curl);
     free(h);
+}
+
+static long long
+now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+http_set_deadline(struct http *h, long ms, const char *name)
+{
+    h->deadline_ms = ms < 0 ? 0 : now_ms() + ms;
+    snprintf(h->deadline_name, sizeof(h->deadline_name), "%s", name ? name : "deadline");
+}
+
+void
+http_extend_deadline(struct http *h, long ms)
+{
+    if (h->deadline_ms != 0 && ms > 0)
+        h->deadline_ms += ms;
+}
+
+long
+http_time_left_ms(const struct http *h)
+{
+    long long left;
+
+    if (h->deadline_ms == 0)
+        return LONG_MAX;
+    left = h->deadline_ms - now_ms();
+    return left > LONG_MAX ? LONG_MAX : left < LONG_MIN ? LONG_MIN : (long)left;
+}
+
+void
+http_deadline_passed(const struct http *h, const char *what)
+{
+    err_runtime("E_TIMEOUT", "%s: the run's deadline passed (%s)", what, h->deadline_name);
 }
 
 void
@@ -233,11 +279,21 @@ perform(struct http *h, const char *method, const char *url, size_t cap,
     struct xfer x = { .resp = resp, .cap = cap };
     char hbuf[256];
     CURLcode rc;
+    long left = http_time_left_ms(h);
     int ret = -1;
 
     memset(resp, 0, sizeof(*resp));
     resp->retry_after = -1;
     h->errbuf[0] = '\0';
+    if (left <= 0) {
+        char *u = sanitize(url, 256);
+        snprintf(hbuf, sizeof(hbuf), "%s %s", method, u ? u : "?");
+        free(u);
+        http_deadline_passed(h, hbuf);
+        return -1;
+    }
+    /* No request outlives the run's deadline. */
+    curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, left < h->timeout_ms ? left : h->timeout_ms);
     /* No "Expect: 100-continue" round trip for our small bodies. */
     if ((t = curl_slist_append(hdrs, "Expect:")) == NULL)
         goto oom;
@@ -272,17 +328,24 @@ perform(struct http *h, const char *method, const char *url, size_t cap,
     }
     if (rc != CURLE_OK) {
         char *u = sanitize(url, 256);
-        const char *why = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
+        /* curl's text may quote the server's certificate (its CN): cleaned like all server text. */
+        char *clean = sanitize(h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc),
+            CURL_ERROR_SIZE);
+        const char *why = clean ? clean : "?";
         if (x.too_big || rc == CURLE_FILESIZE_EXCEEDED)
             err_runtime("E_HTTP_SIZE", "%s %s: response larger than %zu bytes",
                 method, u ? u : "?", cap);
         else if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
             rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_SSL_CERTPROBLEM)
             err_runtime("E_TLS", "%s %s: TLS error: %s", method, u ? u : "?", why);
-        else if (rc == CURLE_OPERATION_TIMEDOUT)
+        else if (rc == CURLE_OPERATION_TIMEDOUT && http_time_left_ms(h) <= 0) {
+            snprintf(hbuf, sizeof(hbuf), "%s %s", method, u ? u : "?");
+            http_deadline_passed(h, hbuf);
+        } else if (rc == CURLE_OPERATION_TIMEDOUT)
             err_runtime("E_TIMEOUT", "%s %s: timed out: %s", method, u ? u : "?", why);
         else
             err_runtime("E_NETWORK", "%s %s: %s", method, u ? u : "?", why);
+        free(clean);
         free(u);
         goto out;
     }

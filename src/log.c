@@ -2,12 +2,14 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char *command = "p11enroll";
 static int verbosity;
+static bool held;               /* err_hold(): record errors, do not print them */
 
 static struct {
     int exit_code;              /* 0: nothing reported */
@@ -30,6 +32,8 @@ record(int exit_code, const char *code, const char *fmt, va_list ap)
     vsnprintf(last.message, sizeof(last.message), fmt, ap);
     free(last.json);
     last.json = NULL;
+    if (held)
+        return;
     if (strcmp(command, "p11enroll") == 0)
         fprintf(stderr, "p11enroll: %s\n", last.message);
     else
@@ -52,6 +56,18 @@ err_runtime(const char *code, const char *fmt, ...)
     va_start(ap, fmt);
     record(EXIT_RUNTIME, code, fmt, ap);
     va_end(ap);
+}
+
+void
+err_hold(bool hold)
+{
+    held = hold;
+}
+
+const char *
+err_last_message(void)
+{
+    return last.message;
 }
 
 int

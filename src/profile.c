@@ -43,12 +43,15 @@ extern int ini_max_line;
 
 enum check {
     CK_NONE,
+    CK_ORIGINS,
     CK_KEYTYPE,
     CK_BOOL,
     CK_HASH,
     CK_CA_TYPE,
     CK_CHALLENGE,
     CK_DURATION,
+    CK_SECONDS,         /* 0 .. 1 day */
+    CK_TIMEOUT,         /* 1 s .. 1 day */
     CK_RENEW_BEFORE,
     CK_PRODUCT,
     CK_CERTIFICATE,
@@ -113,6 +116,9 @@ static const struct field {
     { "ca", "http-listen", F(ca.http_listen), CK_NONE },
     { "ca", "webroot", F(ca.webroot), CK_NONE },
     { "ca", "dns-hook", F(ca.dns_hook), CK_NONE },
+    { "ca", "timeout", F(ca.timeout), CK_TIMEOUT },
+    { "ca", "dns-wait", F(ca.dns_wait), CK_SECONDS },
+    { "ca", "allow-origins", F(ca.allow_origins), CK_ORIGINS },
     { "output", "cert", F(output.cert), CK_NONE },
     { "output", "chain", F(output.chain), CK_NONE },
     { "output", "fullchain", F(output.fullchain), CK_NONE },
@@ -127,6 +133,7 @@ static const struct field {
     { "pool", "member", F(pool.member), CK_NONE },
     { "pool", "takeover-after", F(pool.takeover_after), CK_RENEW_BEFORE },
     { "pool", "lease", F(pool.lease), CK_DURATION },
+    { "hooks", "csr-ready", F(hooks.csr_ready), CK_NONE },
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 
@@ -414,6 +421,21 @@ profile_duration(const char *v, uint64_t *secs)
 }
 
 int
+profile_seconds(const char *v, uint64_t *secs)
+{
+    uint64_t n;
+
+    if (v == NULL)
+        return -1;
+    if (parse_count(v, strlen(v), &n) == -1 && profile_duration(v, &n) == -1)
+        return -1;
+    if (n > 86400)
+        return -1;
+    *secs = n;
+    return 0;
+}
+
+int
 profile_fraction(const char *v, unsigned *num, unsigned *den)
 {
     const char *slash;
@@ -428,6 +450,28 @@ profile_fraction(const char *v, unsigned *num, unsigned *den)
         return -1;
     *num = (unsigned)a;
     *den = (unsigned)b;
+    return 0;
+}
+
+/*
+ * [ca] allow-origins: a comma-separated list of https origins
+ * (https://host[:port], a trailing '/' at most).  0 or -1 (reported).
+ */
+static int
+check_origins(struct ctx *c, const struct field *f, const char *v)
+{
+    char item[512], origin[512];
+
+    for (const char *p = v; (p = list_next(p, item, sizeof(item))) != NULL;) {
+        const char *path = strstr(item, "://");
+        path = path ? path + 3 + strcspn(path + 3, "/?#") : item;
+        if (strncmp(item, "https://", 8) != 0 || (*path && strcmp(path, "/") != 0) ||
+            url_origin(item, origin, sizeof(origin)) == -1) {
+            ctx_error(c, "E_PROFILE_VALUE", "[%s] %s: '%.64s' is not an https origin "
+                "(https://host[:port])", f->section, f->key, item);
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -456,6 +500,14 @@ check_value(struct ctx *c, const struct field *f, const char *v)
             "[%s] %s: '%.64s' is not a duration (0, or a number with s, m, h or d)",
             f->section, f->key, v);
         return -1;
+    case CK_SECONDS:
+    case CK_TIMEOUT:
+        if (profile_seconds(v, &secs) == 0 && (secs > 0 || f->check == CK_SECONDS))
+            return 0;
+        ctx_error(c, "E_PROFILE_VALUE",
+            "[%s] %s: '%.64s' is not a time from %s to 1 day (seconds, or a number with "
+            "s, m, h or d)", f->section, f->key, v, f->check == CK_SECONDS ? "0" : "1 s");
+        return -1;
     case CK_RENEW_BEFORE:
         if (profile_fraction(v, &a, &b) == 0 || profile_duration(v, &secs) == 0)
             return 0;
@@ -463,6 +515,8 @@ check_value(struct ctx *c, const struct field *f, const char *v)
             "[%s] %s: '%.64s' is neither a fraction A/B below 1 nor a duration "
             "(0, or a number with s, m, h or d)", f->section, f->key, v);
         return -1;
+    case CK_ORIGINS:
+        return check_origins(c, f, v);
     case CK_COUNTRY:
         if (strlen(v) == 2 && ((v[0] | 0x20) >= 'a' && (v[0] | 0x20) <= 'z') &&
             ((v[1] | 0x20) >= 'a' && (v[1] | 0x20) <= 'z'))

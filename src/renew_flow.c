@@ -9,22 +9,40 @@
 #include <time.h>
 
 #include "acme_enroll.h"
+#include "rotate_manual.h"
 #include "util.h"
 
 /* ---- setup -------------------------------------------------------------------- */
 
-/* The profile can be renewed: [ca] type = acme with its settings, [key] label. */
+/* [ca] type = manual: [output] state-dir, and a place for the CSR.  0 or -1. */
+static int
+check_manual(struct renew_ctx *c, const char *profile)
+{
+    char *csr;
+
+    if (c->e.prof->output.state_dir == NULL) {
+        err_input("E_MISSING", "%s: renew needs [output] state-dir (the renewal journal)",
+            profile);
+        return -1;
+    }
+    if ((csr = enroll_csr_path(&c->e)) == NULL)
+        return -1;
+    free(csr);
+    return 0;
+}
+
+/* The profile can be renewed: [ca] type = acme with its settings, or manual; [key] label. */
 static int
 check_renewable(struct renew_ctx *c, const char *profile)
 {
     const struct profile *p = c->e.prof;
 
-    if (p->ca.type != NULL && strcmp(p->ca.type, "acme") != 0) {
-        err_input("E_CA_TYPE", "%s: renew needs [ca] type = acme (with type = manual, run "
-            "'p11enroll csr' and 'p11enroll import' again)", profile);
+    if (p->ca.type != NULL && strcmp(p->ca.type, "acme") != 0 && !rotate_is_manual(p)) {
+        err_input("E_CA_TYPE", "%s: renew needs [ca] type = acme or manual", profile);
         return -1;
     }
-    if (acme_enroll_check(&c->e) == -1 || renew_policy_from_profile(p, &c->pol) == -1)
+    if ((rotate_is_manual(p) ? check_manual(c, profile) : acme_enroll_check(&c->e)) == -1 ||
+        renew_policy_from_profile(p, &c->pol) == -1)
         return -1;
     if (p->key.label == NULL) {
         err_input("E_MISSING", "%s: [key] label is required", profile);
@@ -78,6 +96,7 @@ renew_current(struct renew_ctx *c)
 {
     if (rotate_find_current(&c->r, &c->cur, &c->cert) == -1)
         return -1;
+    c->e.renewing = c->cert;    /* newOrder "replaces" it (ARI) */
     if (c->cert != NULL && renew_cert_from_x509(c->cert, &c->facts) == -1) {
         err_runtime("E_CERT", "the certificate of key %s cannot be read", c->r.label);
         return -1;
@@ -178,6 +197,25 @@ renewed(struct renew_ctx *c, struct renew_result *res)
     return 0;
 }
 
+/*
+ * The run stopped with the CSR out (r.waiting): destroy retired pairs past
+ * retire-after (a failure is a warning) and say so in *res.  0 or -1.
+ */
+static int
+waiting(struct renew_ctx *c, struct renew_result *res)
+{
+    res->waiting = true;
+    if ((res->destroyed = json_array()) == NULL) {
+        err_runtime("E_NOMEM", "out of memory");
+        return -1;
+    }
+    if (rotate_housekeeping(&c->r, res->destroyed) == -1) {
+        err_clear();
+        warnmsg("destroying retired key pairs failed (see above); a later run tries again");
+    }
+    return 0;
+}
+
 int
 renew_abandon(struct renew_ctx *c, bool *had)
 {
@@ -197,8 +235,55 @@ renew_resume(struct renew_ctx *c, struct renew_result *res)
         return -1;
     if ((rc = pool_before_change(c, true, res)) != 0)
         return rc == 1 ? 0 : -1;
-    rc = rotate_resume(&c->r) == -1 ? -1 : renewed(c, res);
+    if (rotate_resume(&c->r) == -1)
+        rc = -1;
+    else
+        rc = c->r.waiting ? waiting(c, res) : renewed(c, res);
     return pool_after_change(c, rc);
+}
+
+int
+renew_complete(struct renew_ctx *c, X509 *leaf, STACK_OF(X509) *chain,
+    struct renew_result *res)
+{
+    enum state_step step = c->st->txn.step;
+    int rc;
+
+    memset(res, 0, sizeof(*res));
+    if (!rotate_is_manual(c->e.prof)) {
+        err_input("E_CA_TYPE", "%s: a renewal is completed with a certificate only with [ca] "
+            "type = manual", c->e.prof->name);
+        return -1;
+    }
+    if (step == STEP_NONE) {
+        err_runtime("E_STATE", "no renewal of %s is waiting for a certificate; 'p11enroll "
+            "renew --profile %s' starts one", c->r.label, c->e.prof->name);
+        return -1;
+    }
+    if (step > STEP_ORDER && rotate_manual_check_done(&c->r, leaf) == -1)
+        return -1;
+    c->r.issued = leaf;
+    c->r.issued_chain = chain;
+    rc = renew_resume(c, res);
+    c->r.issued = NULL;
+    c->r.issued_chain = NULL;
+    return rc;
+}
+
+int
+renew_in_progress(const struct enroll *e)
+{
+    struct state *st = NULL;
+    int r;
+
+    if (!rotate_is_manual(e->prof) || e->prof->output.state_dir == NULL ||
+        e->prof->key.label == NULL)
+        return 0;
+    if (state_load(e->prof->output.state_dir, e->prof->key.label, &st) == -1)
+        return -1;
+    r = st->txn.step != STEP_NONE;
+    state_free(st);
+    return r;
 }
 
 int
@@ -215,7 +300,7 @@ renew_run(struct renew_ctx *c, const char *reason, struct renew_result *res)
         rotate_resume(&c->r) == -1)
         rc = -1;
     else
-        rc = renewed(c, res);
+        rc = c->r.waiting ? waiting(c, res) : renewed(c, res);
     return pool_after_change(c, rc);
 }
 

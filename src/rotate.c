@@ -39,6 +39,7 @@
 
 #include "acme_enroll.h"
 #include "csr.h"
+#include "rotate_manual.h"
 #include "fault.h"
 #include "util.h"
 
@@ -269,8 +270,10 @@ pending_key_ok(struct rotate *r, const struct token_key *key)
     }
     if (token_key_flags(r->e->tok, key, &f) == -1)
         return -1;
+    /* On a family that never sets CKA_LOCAL (NSS), always sensitive and
+     * never extractable are all the token can say (README "Token families"). */
     if (!f.sensitive || f.extractable || !f.always_sensitive || !f.never_extractable ||
-        !f.local) {
+        !(f.local || f.local_unrecorded)) {
         warnmsg("the pending key %s is not sensitive, never extractable and generated on the "
             "token (sensitive=%d always_sensitive=%d extractable=%d never_extractable=%d "
             "local=%d): replacing it", token_key_label(key), f.sensitive, f.always_sensitive,
@@ -377,7 +380,10 @@ run_order(struct rotate *r, bool rotate)
         err_runtime("E_NOMEM", "out of memory");
         return -1;
     }
-    rc = acme_enroll_run(r->e, staged, &res);
+    if (rotate_is_manual(r->e->prof))
+        rc = rotate_manual_order(r, staged);
+    else
+        rc = acme_enroll_run(r->e, staged, &res);
     enroll_result_clear(&res);
     free(staged);
     return rc;
@@ -454,6 +460,8 @@ step_order(struct rotate *r)
                     t->pending_label);
             goto out;
         }
+        if (r->waiting)
+            goto out; /* rc 0: the CSR is out, the journal stays at this step */
         rc = -1;
     }
     fault_point("installed");
@@ -496,7 +504,8 @@ step_switch(struct rotate *r)
     struct state_txn *t = &st->txn;
     struct token_key *old = NULL, *pending = NULL, *other = NULL;
     const char *old_label = NULL;
-    bool immutable = st->labels_immutable;
+    /* A family known to refuse label changes takes that path up front. */
+    bool immutable = st->labels_immutable || token_labels_fixed(r->e->tok);
     int found, rc = -1, x;
 
     fault_point("switch");
@@ -722,6 +731,8 @@ rotate_resume(struct rotate *r)
         }
         if (rc == -1)
             return -1;
+        if (r->waiting)
+            return 0;
     }
 }
 
@@ -850,6 +861,7 @@ rotate_abandon(struct rotate *r)
         if (found == 0 && token_relabel_key(r->e->tok, old, r->label) != 0)
             goto out;
     }
+    rotate_manual_forget(r);
     if (forget_txn(r) == -1)
         goto out;
     progress("the renewal is abandoned; %s stays current", r->label);

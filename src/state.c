@@ -168,7 +168,9 @@ parse(struct state *st, const char *text, size_t len)
             !get_str(v, "old_serial", &t->old_serial) ||
             !get_str(v, "pending_label", &t->pending_label) ||
             !get_str(v, "pending_id", &t->pending_id) ||
-            !get_str(v, "retired_label", &t->retired_label))
+            !get_str(v, "retired_label", &t->retired_label) ||
+            !get_str(v, "csr_path", &t->csr_path) ||
+            !get_time(v, "waiting_since", &t->waiting_since))
             goto out;
         if (t->rotate && (t->pending_label == NULL || !id_ok(t->pending_id)))
             goto out;
@@ -220,6 +222,12 @@ serialise(const struct state *st)
             "pending_label", str_or_null(t->pending_label),
             "pending_id", str_or_null(t->pending_id),
             "retired_label", str_or_null(t->retired_label)));
+        if (t->csr_path != NULL)
+            json_object_set_new(json_object_get(root, "txn"), "csr_path",
+                json_string(t->csr_path));
+        if (t->waiting_since != 0)
+            json_object_set_new(json_object_get(root, "txn"), "waiting_since",
+                json_integer(t->waiting_since));
     }
     text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(root);
@@ -298,6 +306,7 @@ txn_free(struct state_txn *t)
     free(t->pending_label);
     free(t->pending_id);
     free(t->retired_label);
+    free(t->csr_path);
     memset(t, 0, sizeof(*t));
 }
 

@@ -1,4 +1,7 @@
-/* text.c - text helpers: hex, sanitising untrusted text, wiping, redacting PKCS#11 URIs. */
+/*
+ * text.c - text helpers: hex, sanitising untrusted text, wiping, redacting
+ * PKCS#11 URIs, the origin of a URL.
+ */
 #include "text.h"
 
 #include <stdbool.h>
@@ -69,6 +72,13 @@ fail:
     return -1;
 }
 
+/* The one rule for untrusted text: printable ASCII stays, any other byte becomes '?'. */
+static char
+clean_byte(unsigned char c)
+{
+    return (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+}
+
 char *
 sanitize(const char *in, size_t max)
 {
@@ -76,12 +86,20 @@ sanitize(const char *in, size_t max)
     char *s = malloc(n + 1);
     if (s == NULL)
         return NULL;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)in[i];
-        s[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-    }
+    for (size_t i = 0; i < n; i++)
+        s[i] = clean_byte((unsigned char)in[i]);
     s[n] = '\0';
     return s;
+}
+
+void
+sanitize_cat(char *buf, size_t size, const char *in)
+{
+    size_t n = strlen(buf);
+
+    for (; in != NULL && *in && n + 1 < size; in++)
+        buf[n++] = clean_byte((unsigned char)*in);
+    buf[n] = '\0';
 }
 
 void
@@ -96,9 +114,10 @@ wipe(void *p, size_t len)
 #define URI_UNPARSABLE "(unparsable URI hidden)"
 
 /*
- * Is the attribute name s[0..n) (percent-encoded, any case, blanks around
- * it ignored) pin-value or pin-source?  1 yes, 0 no, -1 when the name is
- * malformed: a bad %-escape, or a decoded byte that is not printable ASCII.
+ * Is the attribute name s[0..n) (percent-encoded, any case, blanks anywhere
+ * in it ignored as p11-kit ignores them) pin-value or pin-source?  1 yes,
+ * 0 no, -1 when the name is malformed: a bad %-escape, or a decoded byte
+ * that is not printable ASCII.
  */
 static int
 attr_is_secret(const char *s, size_t n)
@@ -121,15 +140,13 @@ attr_is_secret(const char *s, size_t n)
         }
         if (c < 0x20 || c >= 0x7f)
             return -1;
-        if ((c == ' ' || c == '\t') && k == 0)
-            continue;           /* leading blank (trailing ones: below) */
+        if (c == ' ' || c == '\t')
+            continue;           /* p11-kit drops white space anywhere in a URI */
         if (k + 1 < sizeof(name))
             name[k++] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
         else
             fits = false;       /* longer than any secret name */
     }
-    while (k > 0 && (name[k - 1] == ' ' || name[k - 1] == '\t'))
-        k--;
     name[k] = '\0';
     for (size_t i = 0; fits && i < sizeof(secret) / sizeof(secret[0]); i++)
         if (strcmp(name, secret[i]) == 0)
@@ -138,77 +155,114 @@ attr_is_secret(const char *s, size_t n)
 }
 
 /*
- * Copy the attributes of s[0..n), separated by `sep`, to *o: a secret
- * attribute's value becomes "(hidden)".  0, or -1 when a name is malformed.
- */
-static int
-redact_attrs(const char *s, size_t n, char sep, char **o)
-{
-    const char *end = s + n;
-
-    while (s < end) {
-        const char *next = memchr(s, sep, (size_t)(end - s));
-        const char *eq;
-        size_t len = (next != NULL ? next : end) - s;
-        int secret;
-
-        eq = memchr(s, '=', len);
-        secret = attr_is_secret(s, eq != NULL ? (size_t)(eq - s) : len);
-        if (secret == -1)
-            return -1;
-        if (secret && eq != NULL) {
-            memcpy(*o, s, (size_t)(eq - s) + 1);
-            *o += eq - s + 1;
-            memcpy(*o, URI_HIDDEN, strlen(URI_HIDDEN));
-            *o += strlen(URI_HIDDEN);
-        } else {
-            memcpy(*o, s, len);
-            *o += len;
-        }
-        if (next == NULL)
-            break;
-        *(*o)++ = sep;
-        s = next + 1;
-    }
-    return 0;
-}
-
-/*
- * RFC 7512 by parsing, not by pattern: the path attributes (after "pkcs11:",
- * separated by ';') and the query attributes (after '?', separated by '&')
- * are taken apart and each name decoded, so a pin-value anywhere, in any
- * case or %-encoded, is hidden.  What cannot be parsed is not echoed.
+ * Redact by parsing, not by pattern: every attribute after "pkcs11:" (path
+ * and query alike, separated by ';', '?' or '&') is taken apart and its name
+ * decoded, so a pin-value or pin-source anywhere, in any case, %-encoded or
+ * with blanks inside, is found.  From the first secret on nothing more is
+ * shown: p11-kit 0.24 does not always end a value where RFC 7512 says (after
+ * an empty path attribute, "pkcs11:;pin-value=1;token=x" logs in with the
+ * PIN "1;token=x", and '&' then separates path attributes too), so the safe
+ * end of a secret is the end of the URI.  What cannot be parsed is not echoed.
  */
 char *
 uri_redact(const char *uri)
 {
-    size_t len = uri ? strlen(uri) : 0, scheme = strlen(URI_SCHEME);
-    const char *path, *query;
-    char *out, *o;
+    size_t scheme = strlen(URI_SCHEME);
+    const char *s, *end;
+    char *out;
 
     if (uri == NULL)
         return strdup("");
     if (strncasecmp(uri, URI_SCHEME, scheme) != 0)
         return strdup(URI_UNPARSABLE);
-    /* Each hidden value grows by at most strlen("(hidden)") over its name. */
-    if ((out = malloc(2 * len + 16)) == NULL)
-        return strdup("(URI)");
-    memcpy(out, uri, scheme);
-    o = out + scheme;
-    path = uri + scheme;
-    query = strchr(path, '?');
-    if (redact_attrs(path, query != NULL ? (size_t)(query - path) : strlen(path), ';', &o) == -1)
-        goto unparsable;
-    if (query != NULL) {
-        *o++ = '?';
-        if (redact_attrs(query + 1, strlen(query + 1), '&', &o) == -1)
-            goto unparsable;
+    end = uri + strlen(uri);
+    for (s = uri + scheme; s < end; ) {
+        size_t len = strcspn(s, ";?&");
+        const char *eq = memchr(s, '=', len);
+        int secret = attr_is_secret(s, eq != NULL ? (size_t)(eq - s) : len);
+
+        if (secret == -1)
+            return strdup(URI_UNPARSABLE);
+        if (secret && eq != NULL) {
+            size_t keep = (size_t)(eq - uri) + 1;
+            if ((out = malloc(keep + strlen(URI_HIDDEN) + 1)) == NULL)
+                return strdup("(URI)");
+            memcpy(out, uri, keep);
+            strcpy(out + keep, URI_HIDDEN);
+            return out;
+        }
+        s += len + (s[len] != '\0');
     }
-    *o = '\0';
-    return out;
-unparsable:
-    free(out);
-    return strdup(URI_UNPARSABLE);
+    return strdup(uri);
+}
+
+/*
+ * RFC 6454 origin of an http(s) URL, the way a browser compares them:
+ * scheme and host lower-cased, the default port made explicit.  A URL with
+ * user information ('@' before the path) has no usable origin.
+ */
+int
+url_origin(const char *url, char *buf, size_t size)
+{
+    const char *host, *end, *colon, *port = NULL;
+    bool https;
+    size_t hlen;
+    long pnum;
+
+    if (url == NULL)
+        return -1;
+    if (strncasecmp(url, "https://", 8) == 0)
+        https = true, host = url + 8;
+    else if (strncasecmp(url, "http://", 7) == 0)
+        https = false, host = url + 7;
+    else
+        return -1;
+    end = host + strcspn(host, "/?#");
+    if (memchr(host, '@', (size_t)(end - host)) != NULL)
+        return -1;
+    colon = host[0] == '[' ? memchr(host, ']', (size_t)(end - host)) : host;
+    if (colon == NULL)
+        return -1;
+    colon = memchr(colon, ':', (size_t)(end - colon));
+    hlen = (size_t)((colon != NULL ? colon : end) - host);
+    if (hlen == 0)
+        return -1;
+    if (colon != NULL) {
+        char *stop;
+        port = colon + 1;
+        pnum = strtol(port, &stop, 10);
+        if (stop != end || port == end || *port == '-' || *port == '+' || pnum < 1 ||
+            pnum > 65535)
+            return -1;
+    } else {
+        pnum = https ? 443 : 80;
+    }
+    if ((size_t)snprintf(buf, size, "%s://%.*s:%ld", https ? "https" : "http", (int)hlen, host,
+            pnum) >= size)
+        return -1;
+    for (char *c = buf; *c; c++)
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c - 'A' + 'a');
+    return 0;
+}
+
+const char *
+list_next(const char *p, char *item, size_t size)
+{
+    size_t n;
+    const char *s, *e;
+
+    if (p == NULL || *p == '\0')
+        return NULL;
+    n = strcspn(p, ",");
+    s = p;
+    e = p + n;
+    while (s < e && (*s == ' ' || *s == '\t'))
+        s++;
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+        e--;
+    snprintf(item, size, "%.*s", (int)(e - s), s);
+    return p + n + (p[n] == ',');
 }
 
 void

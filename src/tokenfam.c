@@ -1,8 +1,9 @@
-/* tokenfam.c - load the tokens/ profiles and match a token to its family. */
+/* tokenfam.c - load the tokens/ profiles and match a module and token to its family. */
 #include "tokenfam.h"
 
 #include <dirent.h>
 #include <fnmatch.h>
+#include <stddef.h>
 #include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,26 @@ yes(const char *v)
     return strcmp(v, "yes") == 0 || strcmp(v, "true") == 0;
 }
 
+/* The [family] keys: strings, then yes/no flags. */
+static const struct { const char *key; size_t off; } strings[] = {
+    { "name", offsetof(struct token_family, name) },
+    { "manufacturer", offsetof(struct token_family, manufacturer) },
+    { "model", offsetof(struct token_family, model) },
+    { "library-manufacturer", offsetof(struct token_family, library_manufacturer) },
+    { "library-description", offsetof(struct token_family, library_description) },
+    { "module", offsetof(struct token_family, module) },
+    { "keytypes", offsetof(struct token_family, keytypes) },
+    { "notes", offsetof(struct token_family, notes) },
+};
+static const struct { const char *key; size_t off; } flags[] = {
+    { "label-immutable", offsetof(struct token_family, label_immutable) },
+    { "no-public-key-object", offsetof(struct token_family, no_public_key_object) },
+    { "no-cka-local", offsetof(struct token_family, no_cka_local) },
+    { "objects-left-loaded", offsetof(struct token_family, objects_left_loaded) },
+    { "wrap-ignores-extractable", offsetof(struct token_family, wrap_ignores_extractable) },
+    { "serial-shared", offsetof(struct token_family, serial_shared) },
+};
+
 static int
 on_entry(void *arg, const char *section, const char *key, const char *value)
 {
@@ -34,20 +55,12 @@ on_entry(void *arg, const char *section, const char *key, const char *value)
 
     if (strcmp(section, "family") != 0)
         return 1;               /* other sections are documentation */
-    if (strcmp(key, "name") == 0)
-        slot = &f->name;
-    else if (strcmp(key, "manufacturer") == 0)
-        slot = &f->manufacturer;
-    else if (strcmp(key, "model") == 0)
-        slot = &f->model;
-    else if (strcmp(key, "keytypes") == 0)
-        slot = &f->keytypes;
-    else if (strcmp(key, "notes") == 0)
-        slot = &f->notes;
-    else if (strcmp(key, "label-immutable") == 0)
-        f->label_immutable = yes(value);
-    else if (strcmp(key, "no-public-key-object") == 0)
-        f->no_public_key_object = yes(value);
+    for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++)
+        if (strcmp(key, strings[i].key) == 0)
+            slot = (char **)((char *)f + strings[i].off);
+    for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+        if (strcmp(key, flags[i].key) == 0)
+            *(bool *)((char *)f + flags[i].off) = yes(value);
     if (slot != NULL && *slot != NULL && strcmp(key, "notes") == 0) {
         /* Continuation lines of a long note arrive as the same key again. */
         char *joined;
@@ -62,36 +75,58 @@ on_entry(void *arg, const char *section, const char *key, const char *value)
     return 1;
 }
 
+/* How many match keys a family sets; 0: it matches nothing (malformed). */
+static int
+specificity(const struct token_family *f)
+{
+    return (f->library_manufacturer != NULL) + (f->library_description != NULL) +
+        (f->module != NULL) + (f->manufacturer != NULL) + (f->model != NULL);
+}
+
+static int
+by_name(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+/* Load every *.conf of `dir`, sorted by file name (ties in matching go to the first). */
 static bool
 load_dir(const char *dir)
 {
-    DIR *d;
-    struct dirent *e;
+    struct dirent **names = NULL;
+    int n;
 
-    if (dir == NULL || *dir == '\0' || (d = opendir(dir)) == NULL)
+    if (dir == NULL || *dir == '\0' || (n = scandir(dir, &names, NULL, by_name)) < 0)
         return false;
-    while ((e = readdir(d)) != NULL && nfamilies < MAX_FAMILIES) {
-        size_t n = strlen(e->d_name);
+    for (int i = 0; i < n; i++) {
+        const char *name = names[i]->d_name;
+        size_t len = strlen(name);
         char path[4096];
         struct token_family *f = &families[nfamilies];
 
-        if (n < 6 || strcmp(e->d_name + n - 5, ".conf") != 0)
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        memset(f, 0, sizeof(*f));
-        if (ini_parse(path, on_entry, f) != 0 || f->manufacturer == NULL) {
-            verbose("token profile %s is malformed; ignored", path);
-            continue;
+        if (nfamilies < MAX_FAMILIES && len >= 6 && strcmp(name + len - 5, ".conf") == 0) {
+            snprintf(path, sizeof(path), "%s/%s", dir, name);
+            memset(f, 0, sizeof(*f));
+            if (ini_parse(path, on_entry, f) != 0 || specificity(f) == 0)
+                verbose("token profile %s is malformed; ignored", path);
+            else if ((f->id = strndup(name, len - 5)) != NULL)
+                nfamilies++;
         }
-        f->id = strndup(e->d_name, n - 5);
-        nfamilies++;
+        free(names[i]);
     }
-    closedir(d);
+    free(names);
     return nfamilies > 0;
 }
 
-const struct token_family *
-tokenfam_match(const char *manufacturer, const char *model)
+/* A family's glob against a field: unset matches anything, NULL field nothing. */
+static bool
+glob_ok(const char *pattern, const char *value)
+{
+    return pattern == NULL || (value != NULL && fnmatch(pattern, value, 0) == 0);
+}
+
+static void
+load_once(void)
 {
     if (!loaded) {
         loaded = true;
@@ -101,11 +136,49 @@ tokenfam_match(const char *manufacturer, const char *model)
          * the installed directory; there is no build-time fallback. */
         load_dir(dir != NULL && *dir != '\0' ? dir : P11E_TOKENS_DIR);
     }
+}
+
+/* Does family f match on what the token and the module's file name say? */
+static bool
+cheap_match(const struct token_family *f, const struct tokenfam_ident *id)
+{
+    const char *base = id->module ? strrchr(id->module, '/') : NULL;
+
+    base = base != NULL ? base + 1 : id->module;
+    return glob_ok(f->module, base) && glob_ok(f->manufacturer, id->manufacturer) &&
+        glob_ok(f->model, id->model);
+}
+
+bool
+tokenfam_needs_library(const struct tokenfam_ident *id)
+{
+    load_once();
+    for (size_t i = 0; i < nfamilies; i++)
+        if ((families[i].library_manufacturer != NULL ||
+                families[i].library_description != NULL) && cheap_match(&families[i], id))
+            return true;
+    return false;
+}
+
+const struct token_family *
+tokenfam_find(const struct tokenfam_ident *id)
+{
+    const struct token_family *best = NULL;
+    int bestscore = 0;
+
+    load_once();
+    /* Every key a family sets must match; the most specific family wins,
+     * ties go to the first file name (the list is sorted). */
     for (size_t i = 0; i < nfamilies; i++) {
         const struct token_family *f = &families[i];
-        if (fnmatch(f->manufacturer, manufacturer, 0) == 0 &&
-            (f->model == NULL || fnmatch(f->model, model, 0) == 0))
-            return f;
+        int score = specificity(f);
+
+        if (glob_ok(f->library_manufacturer, id->library_manufacturer) &&
+            glob_ok(f->library_description, id->library_description) &&
+            cheap_match(f, id) && score > bestscore) {
+            best = f;
+            bestscore = score;
+        }
     }
-    return NULL;
+    return best;
 }

@@ -17,6 +17,7 @@
  *   --eab-kid K --eab-hmac-file F
  *   --state-dir D       account and order URLs kept in D/account-url, D/order-url
  *   --timeout S         overall deadline
+ *   --dns-wait S        dns-01: wait S s after the hook adds (not counted in --timeout)
  *   --out F             write the PEM chain here
  *   --contact C
  *   --token URI --account-label L [--account-type T] [--module M]
@@ -190,6 +191,7 @@ main(int argc, char **argv)
         { "eab-hmac-file", required_argument, NULL, 'E' },
         { "state-dir", required_argument, NULL, 's' },
         { "timeout", required_argument, NULL, 't' },
+        { "dns-wait", required_argument, NULL, 'W' },
         { "out", required_argument, NULL, 'o' },
         { "contact", required_argument, NULL, 'm' },
         { "token", required_argument, NULL, 'T' },
@@ -235,7 +237,8 @@ main(int argc, char **argv)
         case 'e': cfg.eab_kid = optarg; break;
         case 'E': eabfile = optarg; break;
         case 's': state = optarg; break;
-        case 't': cfg.timeout_s = (unsigned)atoi(optarg); break;
+        case 't': srv.timeout_s = (unsigned)atoi(optarg); break;
+        case 'W': cfg.dns_wait_s = (unsigned)atoi(optarg); break;
         case 'o': out = optarg; break;
         case 'm': cfg.contact = optarg; break;
         case 'T': token_uri = optarg; break;

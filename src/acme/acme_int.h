@@ -19,7 +19,7 @@
 #define ACME_NONCE_RETRIES  20  /* badNonce retries per request */
 #define ACME_URL_MAX        2048
 #define ACME_TOKEN_MAX      256
-#define ACME_POLL_START_MS  150
+#define ACME_POLL_START_MS  5     /* a CA with nothing to do answers at once */
 #define ACME_POLL_MAX_MS    5000
 #define ACME_RETRY_AFTER_MAX 60
 #define ACME_PROBLEM_MAX    1024
@@ -27,6 +27,7 @@
 /* One per run: one HTTP handle (one TLS connection) and one directory fetch. */
 struct acme_client {
     char *directory_url;
+    char *allow_origins;        /* [ca] allow-origins, or NULL */
     bool allow_http;
     struct http *http;
     struct acme_directory dir;
@@ -44,7 +45,6 @@ struct acme {
     char *nonce;
     char *kid;              /* account URL */
     char *thumbprint;
-    struct timespec start;
     bool reregistered;
 };
 
@@ -72,10 +72,45 @@ const char *acme_status_name(enum acme_status s);
  */
 int acme_client_directory(struct acme_client *c, const struct acme_directory **dir);
 
+/*
+ * 0 when `url` (NULL: nothing to check) has the directory's origin or one
+ * of [ca] allow-origins; else -1 after reporting E_ACME_ORIGIN (exit 1),
+ * `what` naming the URL's role.  The _directory form checks every URL of
+ * a parsed directory.
+ */
+int acme_origin_check(const struct acme_client *c, const char *url, const char *what);
+int acme_origin_check_directory(const struct acme_client *c, const struct acme_directory *d);
+
 /* Report a failed response: its problem document, else its HTTP status. */
 void acme_report_response(const char *what, const struct http_response *r);
 
-/* Milliseconds left before the run's deadline (cfg->timeout_s; may be <= 0). */
+/*
+ * A signed POST (payload NULL: POST-as-GET), retried on badNonce.
+ * use_jwk: sign with the JWK (newAccount), else with the account URL.
+ * Returns 0 with *resp for any status (caller judges), or -1 after reporting.
+ */
+int acme_post(struct acme *a, const char *url, const char *payload, bool use_jwk,
+    size_t cap, const char *accept, struct http_response *resp);
+/* POST-as-GET a resource that must answer 200: 0 and *r, or -1 after reporting. */
+int acme_fetch(struct acme *a, const char *url, const char *what, struct http_response *r);
+/* POST-as-GET and parse an order; *retry_after (optional) gets its Retry-After. */
+int acme_fetch_order(struct acme *a, const char *url, struct acme_order *o,
+    long *retry_after);
+/*
+ * Sleep before the next poll: *backoff_ms (then doubled, capped) or the
+ * server's Retry-After (capped) when longer.  -1 after reporting E_TIMEOUT
+ * when the wait would pass the run's deadline.
+ */
+int acme_poll_wait(struct acme *a, long retry_after, long *backoff_ms, const char *what);
+
+/*
+ * Answer the pending authorizations of the order at url (*o, as fetched)
+ * and wait until the order leaves "pending" (*o is refreshed).  0, or -1
+ * after reporting (the failed challenge and the CA's reason).
+ */
+int acme_authorize(struct acme *a, const char *url, struct acme_order *o);
+
+/* Milliseconds left before the run's deadline (the client's; may be <= 0). */
 long acme_time_left_ms(const struct acme *a);
 
 /*

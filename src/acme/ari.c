@@ -59,6 +59,7 @@ acme_ari_window(struct acme_client *c, struct state *st, X509 *cert, time_t now,
         free(cert_id);
         return 1;
     }
+    err_hold(true);     /* a failure here is one warning, below: not an error line too */
     if (c == NULL || acme_client_directory(c, &dir) == -1)
         goto fail;
     if (dir->renewal_info == NULL) {
@@ -83,10 +84,15 @@ acme_ari_window(struct acme_client *c, struct state *st, X509 *cert, time_t now,
     rc = 2;
     goto out;
 fail:
+    if (resp.status != 0)
+        warnmsg("could not fetch the CA's renewal information (ARI): HTTP %ld; using "
+            "renew-before", resp.status);
+    else
+        warnmsg("could not fetch the CA's renewal information (ARI): %s; using renew-before",
+            err_last_message()[0] ? err_last_message() : "no CA configured");
     err_clear();
-    warnmsg("could not fetch the CA's renewal information (ARI%s%ld); using renew-before",
-        resp.status ? ": HTTP " : "", resp.status);
 out:
+    err_hold(false);
     http_response_clear(&resp);
     free(url);
     free(cert_id);

@@ -1,7 +1,7 @@
 /*
  * client.c - the ACME client flow (RFC 8555): the client object (one HTTP
  * handle, the directory fetched once), nonces, signed POST and
- * POST-as-GET, account, order, authorizations, finalize, download.
+ * POST-as-GET, account, order, finalize, download (authorizations: authz.c).
  * Modelled on uacme's authorize loop and OpenBSD acme-client's netproc:
  * every server value is checked before use, every wait is bounded.
  */
@@ -79,6 +79,8 @@ acme_client_new(const struct acme_server *srv, struct acme_client **out)
         .allow_http = srv->allow_http,
     };
     struct acme_client *c;
+    unsigned deadline_s = srv->timeout_s ? srv->timeout_s : ACME_DEFAULT_TIMEOUT_S;
+    char name[64];
 
     *out = NULL;
     if (!acme_url_ok(srv->directory_url, srv->allow_http)) {
@@ -86,7 +88,11 @@ acme_client_new(const struct acme_server *srv, struct acme_client **out)
         return -1;
     }
     if ((c = calloc(1, sizeof(*c))) == NULL ||
-        (c->directory_url = strdup(srv->directory_url)) == NULL) {
+        (c->directory_url = strdup(srv->directory_url)) == NULL ||
+        (srv->allow_origins != NULL &&
+            (c->allow_origins = strdup(srv->allow_origins)) == NULL)) {
+        if (c != NULL)
+            free(c->directory_url);
         free(c);
         err_runtime("E_NOMEM", "out of memory");
         return -1;
@@ -96,6 +102,8 @@ acme_client_new(const struct acme_server *srv, struct acme_client **out)
         acme_client_free(c);
         return -1;
     }
+    snprintf(name, sizeof(name), "[ca] timeout = %u s", deadline_s);
+    http_set_deadline(c->http, (long)deadline_s * 1000L, name);
     *out = c;
     return 0;
 }
@@ -108,6 +116,7 @@ acme_client_free(struct acme_client *c)
     acme_directory_clear(&c->dir);
     http_free(c->http);
     free(c->directory_url);
+    free(c->allow_origins);
     free(c);
 }
 
@@ -122,7 +131,8 @@ acme_client_directory(struct acme_client *c, const struct acme_directory **dir)
             return -1;
         if (r.status != 200)
             acme_report_response("ACME directory", &r);
-        else if (acme_parse_directory(r.body, r.body_len, c->allow_http, &c->dir) == 0)
+        else if (acme_parse_directory(r.body, r.body_len, c->allow_http, &c->dir) == 0 &&
+            acme_origin_check_directory(c, &c->dir) == 0)
             c->have_dir = true;
         http_response_clear(&r);
         if (!c->have_dir)
@@ -134,24 +144,10 @@ acme_client_directory(struct acme_client *c, const struct acme_directory **dir)
 
 /* ---- the client --------------------------------------------------------- */
 
-static long
-elapsed_ms(const struct acme *a)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (now.tv_sec - a->start.tv_sec) * 1000L + (now.tv_nsec - a->start.tv_nsec) / 1000000L;
-}
-
-static long
-deadline_ms(const struct acme *a)
-{
-    return (long)(a->cfg->timeout_s ? a->cfg->timeout_s : 120) * 1000L;
-}
-
 long
 acme_time_left_ms(const struct acme *a)
 {
-    return deadline_ms(a) - elapsed_ms(a);
+    return http_time_left_ms(a->http);
 }
 
 /*
@@ -160,8 +156,8 @@ acme_time_left_ms(const struct acme *a)
  * so a hostile value cannot park us; "0" cannot make us spin).  Fails when
  * the wait would pass the deadline.
  */
-static int
-poll_wait(struct acme *a, long retry_after, long *backoff_ms, const char *what)
+int
+acme_poll_wait(struct acme *a, long retry_after, long *backoff_ms, const char *what)
 {
     long wait = *backoff_ms;
     struct timespec ts;
@@ -171,9 +167,10 @@ poll_wait(struct acme *a, long retry_after, long *backoff_ms, const char *what)
         if (ra > wait)
             wait = ra;
     }
-    if (elapsed_ms(a) + wait > deadline_ms(a)) {
-        err_runtime("E_TIMEOUT", "%s: still not done after %ld s (deadline)", what,
-            deadline_ms(a) / 1000);
+    if (wait >= acme_time_left_ms(a)) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "%s: still not done", what);
+        http_deadline_passed(a->http, msg);
         return -1;
     }
     verbose("%s: waiting %ld ms", what, wait);
@@ -254,12 +251,14 @@ static int account_register(struct acme *a);
  * registered again, once.  Returns 0 with *resp for any status (caller
  * judges), or -1 after reporting.
  */
-static int
+int
 acme_post(struct acme *a, const char *url, const char *payload, bool use_jwk,
     size_t cap, const char *accept, struct http_response *resp)
 {
     char type[128];
 
+    if (acme_origin_check(a->client, url, "request URL") != 0)
+        return -1;
     for (int attempt = 0;; attempt++) {
         char *body = NULL;
         int rc;
@@ -408,6 +407,8 @@ account_request(struct acme *a, bool only_existing)
         err_runtime("E_ACME_RESPONSE", "newAccount: no acceptable Location for the account");
         goto out;
     }
+    if (acme_origin_check(a->client, r.location, "newAccount Location") != 0)
+        goto out;
     a->kid = r.location;
     r.location = NULL;  /* transferred */
     san = sanitize(a->kid, 256);
@@ -449,8 +450,8 @@ account_setup(struct acme *a)
 }
 
 /* POST-as-GET a resource that must answer 200. */
-static int
-fetch(struct acme *a, const char *url, const char *what, struct http_response *r)
+int
+acme_fetch(struct acme *a, const char *url, const char *what, struct http_response *r)
 {
     if (acme_post(a, url, NULL, false, ACME_BODY_CAP, "application/json", r) != 0)
         return -1;
@@ -462,13 +463,13 @@ fetch(struct acme *a, const char *url, const char *what, struct http_response *r
     return 0;
 }
 
-static int
-fetch_order(struct acme *a, const char *url, struct acme_order *o, long *retry_after)
+int
+acme_fetch_order(struct acme *a, const char *url, struct acme_order *o, long *retry_after)
 {
     struct http_response r;
     int rc;
 
-    if (fetch(a, url, "order", &r) != 0)
+    if (acme_fetch(a, url, "order", &r) != 0)
         return -1;
     rc = acme_parse_order(r.body, r.body_len, a->allow_http, o);
     if (retry_after != NULL)
@@ -525,27 +526,51 @@ out:
     return rc;
 }
 
+/* POST newOrder for names (with "replaces" when not NULL): as acme_post(). */
+static int
+order_post(struct acme *a, const char *const *names, size_t n, const char *replaces,
+    struct http_response *r)
+{
+    char *payload = acme_order_payload(names, n, replaces);
+    int rc;
+
+    if (payload == NULL) {
+        err_runtime("E_NOMEM", "out of memory");
+        return -1;
+    }
+    if (replaces != NULL)
+        verbose("order: replaces %s (ARI)", replaces);
+    rc = acme_post(a, a->dir->new_order, payload, false, ACME_BODY_CAP, "application/json", r);
+    free(payload);
+    return rc;
+}
+
+/*
+ * A new order, its URL saved at once.  A renewal's order names the
+ * certificate it replaces (RFC 9773 §5) when the CA speaks ARI; a CA that
+ * refuses that (already replaced, another account...) is asked again
+ * without it, so "replaces" can never block a renewal.
+ */
 static int
 order_new(struct acme *a, const char *const *names, size_t n, char **url,
     struct acme_order *o)
 {
-    json_t *p = json_pack("{s:[]}", "identifiers"), *ids;
-    char *payload = NULL, *san = NULL;
+    const char *replaces = a->dir->renewal_info != NULL ? a->cfg->replaces : NULL;
+    char *san = NULL;
     struct http_response r = { 0 };
     int rc = -1;
 
-    if (p == NULL)
-        goto oom;
-    ids = json_object_get(p, "identifiers");
-    for (size_t i = 0; i < n; i++)
-        if (json_array_append_new(ids, json_pack("{s:s, s:s}", "type", "dns",
-            "value", names[i])) != 0)
-            goto oom;
-    if ((payload = json_dumps(p, JSON_COMPACT)) == NULL)
-        goto oom;
-    if (acme_post(a, a->dir->new_order, payload, false, ACME_BODY_CAP,
-        "application/json", &r) != 0)
+    if (order_post(a, names, n, replaces, &r) != 0)
         goto out;
+    if (replaces != NULL && r.status >= 400 && r.status < 500) {
+        char *why = acme_problem_format(r.body, r.body_len, NULL);
+        warnmsg("the CA refused an order replacing the current certificate (%s); ordering "
+            "without \"replaces\"", why ? why : "no problem document");
+        free(why);
+        http_response_clear(&r);
+        if (order_post(a, names, n, NULL, &r) != 0)
+            goto out;
+    }
     if (r.status != 201) {
         acme_report_response("new order", &r);
         goto out;
@@ -554,6 +579,8 @@ order_new(struct acme *a, const char *const *names, size_t n, char **url,
         err_runtime("E_ACME_RESPONSE", "new order: no acceptable Location for the order");
         goto out;
     }
+    if (acme_origin_check(a->client, r.location, "new order Location") != 0)
+        goto out;
     if (acme_parse_order(r.body, r.body_len, a->allow_http, o) != 0)
         goto out;
     if (!acme_order_names_match(o, names, n)) {
@@ -568,196 +595,17 @@ order_new(struct acme *a, const char *const *names, size_t n, char **url,
     *url = r.location;
     r.location = NULL;  /* transferred */
     rc = 0;
-    goto out;
-oom:
-    err_runtime("E_NOMEM", "out of memory");
 out:
     if (rc != 0)
         acme_order_clear(o);
     http_response_clear(&r);
-    json_decref(p);
-    free(payload);
     free(san);
     return rc;
 }
 
-/*
- * Look at every authorization of the order; collect the pending ones with
- * the challenge we use.  Valid ones need nothing.
- */
+/* Send the CSR; *o becomes the order the answer carries, *retry_after its Retry-After. */
 static int
-authz_collect(struct acme *a, const struct acme_order *o, struct pending **out, size_t *nout)
-{
-    const char *want = a->cfg->challenge == ACME_HTTP01 ? "http-01" : "dns-01";
-    struct pending *p = calloc(o->n_authzs + 1, sizeof(*p));
-    size_t n = 0;
-    int rc = -1;
-
-    *out = NULL;
-    *nout = 0;
-    if (p == NULL) {
-        err_runtime("E_NOMEM", "out of memory");
-        return -1;
-    }
-    for (size_t i = 0; i < o->n_authzs; i++) {
-        struct http_response r;
-        struct acme_authz az;
-        struct acme_chall *c = NULL;
-
-        if (fetch(a, o->authzs[i], "authorization", &r) != 0)
-            goto out;
-        if (acme_parse_authz(r.body, r.body_len, a->allow_http, &az) != 0) {
-            http_response_clear(&r);
-            goto out;
-        }
-        http_response_clear(&r);
-        if (az.status == ACME_S_VALID) {
-            progress("authorization %s%s: valid", az.wildcard ? "*." : "", az.name);
-            acme_authz_clear(&az);
-            continue;
-        }
-        if (az.status != ACME_S_PENDING) {
-            err_runtime("E_ACME", "authorization %s%s is %s", az.wildcard ? "*." : "",
-                az.name, acme_status_name(az.status));
-            acme_authz_clear(&az);
-            goto out;
-        }
-        for (size_t k = 0; k < az.n_chall && c == NULL; k++)
-            if (strcmp(az.chall[k].type, want) == 0)
-                c = &az.chall[k];
-        if (c == NULL) {
-            err_runtime("E_ACME", "authorization %s%s: the server offers no %s challenge",
-                az.wildcard ? "*." : "", az.name, want);
-            acme_authz_clear(&az);
-            goto out;
-        }
-        p[n].authz_url = strdup(o->authzs[i]);
-        p[n].name = az.name;
-        az.name = NULL;     /* transferred */
-        p[n].wildcard = az.wildcard;
-        p[n].chall_url = c->url;
-        c->url = NULL;      /* transferred */
-        p[n].chall_status = c->status;
-        p[n].token = c->token;
-        c->token = NULL;    /* transferred */
-        p[n].keyauth = jws_key_authorization(p[n].token, a->thumbprint);
-        n++;
-        acme_authz_clear(&az);
-        if (p[n - 1].authz_url == NULL || p[n - 1].keyauth == NULL) {
-            err_runtime("E_NOMEM", "out of memory");
-            goto out;
-        }
-    }
-    *out = p;
-    *nout = n;
-    p = NULL;
-    rc = 0;
-out:
-    if (p != NULL)
-        acme_pending_free(p, n);
-    return rc;
-}
-
-/* Tell the server each challenge is ready, then poll the authorizations. */
-static int
-authz_complete(struct acme *a, struct pending *p, size_t n)
-{
-    long backoff = ACME_POLL_START_MS, retry_after = -1;
-    size_t left = n;
-
-    for (size_t i = 0; i < n; i++) {
-        struct http_response r;
-        char what[300];
-
-        if (p[i].chall_status != ACME_S_PENDING)
-            continue;   /* already answered by an earlier run */
-        snprintf(what, sizeof(what), "challenge for %s%s", p[i].wildcard ? "*." : "",
-            p[i].name);
-        if (acme_post(a, p[i].chall_url, "{}", false, ACME_BODY_CAP, "application/json",
-            &r) != 0)
-            return -1;
-        if (r.status != 200) {
-            acme_report_response(what, &r);
-            http_response_clear(&r);
-            return -1;
-        }
-        http_response_clear(&r);
-    }
-    while (left > 0) {
-        if (poll_wait(a, retry_after, &backoff, "authorizations") != 0)
-            return -1;
-        retry_after = -1;
-        for (size_t i = 0; i < n; i++) {
-            struct http_response r;
-            struct acme_authz az;
-            const char *want = a->cfg->challenge == ACME_HTTP01 ? "http-01" : "dns-01";
-
-            if (p[i].done)
-                continue;
-            if (fetch(a, p[i].authz_url, "authorization", &r) != 0)
-                return -1;
-            if (acme_parse_authz(r.body, r.body_len, a->allow_http, &az) != 0) {
-                http_response_clear(&r);
-                return -1;
-            }
-            if (r.retry_after > retry_after)
-                retry_after = r.retry_after;
-            http_response_clear(&r);
-            if (az.status == ACME_S_VALID) {
-                progress("authorization %s%s: valid (%s)", p[i].wildcard ? "*." : "",
-                    p[i].name, want);
-                p[i].done = true;
-                left--;
-            } else if (az.status != ACME_S_PENDING) {
-                const char *why = NULL;
-                for (size_t k = 0; k < az.n_chall && why == NULL; k++)
-                    if (strcmp(az.chall[k].type, want) == 0)
-                        why = az.chall[k].error;
-                err_runtime("E_ACME_CHALLENGE", "authorization %s%s is %s: %s: %s",
-                    p[i].wildcard ? "*." : "", p[i].name, acme_status_name(az.status), want,
-                    why ? why : "no reason given");
-                acme_authz_clear(&az);
-                return -1;
-            }
-            acme_authz_clear(&az);
-        }
-    }
-    return 0;
-}
-
-static int
-authorize(struct acme *a, const struct acme_order *o)
-{
-    struct pending *p = NULL;
-    struct acme_responder *rs = NULL;
-    size_t n = 0;
-    int rc = -1;
-
-    if (authz_collect(a, o, &p, &n) != 0)
-        return -1;
-    if (n == 0) {
-        rc = 0;
-        goto out;
-    }
-    if (a->cfg->challenge == ACME_HTTP01 && a->cfg->http_listen == NULL &&
-        a->cfg->webroot == NULL) {
-        err_input("E_PROFILE", "http-01 needs http-listen or webroot");
-        goto out;
-    }
-    if (a->cfg->challenge == ACME_DNS01 && a->cfg->dns_hook == NULL) {
-        err_input("E_PROFILE", "dns-01 needs dns-hook");
-        goto out;
-    }
-    if (acme_challenges_publish(a, p, n, &rs) == 0)
-        rc = authz_complete(a, p, n);
-    acme_challenges_unpublish(a, p, n, rs);
-out:
-    acme_pending_free(p, n);
-    return rc;
-}
-
-static int
-finalize(struct acme *a, struct acme_order *o,
+finalize(struct acme *a, struct acme_order *o, long *retry_after,
     int (*make_csr)(void *arg, uint8_t **der, size_t *len), void *arg)
 {
     uint8_t *der = NULL;
@@ -785,6 +633,7 @@ finalize(struct acme *a, struct acme_order *o,
     acme_order_clear(o);
     if (acme_parse_order(r.body, r.body_len, a->allow_http, o) != 0)
         goto out;
+    *retry_after = r.retry_after;
     rc = 0;
 out:
     http_response_clear(&r);
@@ -847,7 +696,6 @@ acme_issue(struct acme_client *c, const struct acme_config *cfg,
     int rc = -1, r;
 
     *chain_pem = NULL;
-    clock_gettime(CLOCK_MONOTONIC, &a.start);
     if (n_names == 0) {
         err_input("E_NAMES", "no names to order a certificate for");
         return -1;
@@ -863,29 +711,26 @@ acme_issue(struct acme_client *c, const struct acme_config *cfg,
     for (;;) {
         switch (o.status) {
         case ACME_S_PENDING:
-            if (!authorized) {
-                if (authorize(&a, &o) != 0)
-                    goto out;
-                authorized = true;
-                retry_after = -1;   /* look again at once */
-                backoff = ACME_POLL_START_MS;
-                break;
-            }
-            if (poll_wait(&a, retry_after, &backoff, "order") != 0)
+            if (authorized) {
+                err_runtime("E_ACME", "order is still pending after its authorizations");
                 goto out;
-            break;
+            }
+            if (acme_authorize(&a, order_url, &o) != 0)
+                goto out;
+            authorized = true;
+            continue;   /* o is the order as last polled */
         case ACME_S_READY:
             if (finalized) {
                 err_runtime("E_ACME", "order is still ready after finalize");
                 goto out;
             }
-            if (finalize(&a, &o, make_csr, arg) != 0)
+            if (finalize(&a, &o, &retry_after, make_csr, arg) != 0)
                 goto out;
             finalized = true;
             backoff = ACME_POLL_START_MS;
             continue;   /* the finalize response carries the order */
         case ACME_S_PROCESSING:
-            if (poll_wait(&a, retry_after, &backoff, "order") != 0)
+            if (acme_poll_wait(&a, retry_after, &backoff, "order") != 0)
                 goto out;
             break;
         case ACME_S_VALID:
@@ -898,7 +743,7 @@ acme_issue(struct acme_client *c, const struct acme_config *cfg,
             goto out;
         }
         acme_order_clear(&o);
-        if (fetch_order(&a, order_url, &o, &retry_after) != 0)
+        if (acme_fetch_order(&a, order_url, &o, &retry_after) != 0)
             goto out;
     }
 out:

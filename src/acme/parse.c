@@ -1,7 +1,8 @@
 /*
  * parse.c - the pure half of the ACME client: response parsers (directory,
  * order, authorization), problem documents as one sanitised line, status
- * names and the URL check every server value passes.  No I/O: unit-tested
+ * names, the URL check every server value passes, and the newOrder
+ * payload.  No I/O: unit-tested
  * against recorded responses.
  */
 #include <ctype.h>
@@ -157,18 +158,6 @@ get_status(json_t *obj, const char *what, enum acme_status *out)
     return 0;
 }
 
-/* Append sanitised text to a bounded buffer. */
-static void
-cat_clean(char *buf, size_t size, const char *s)
-{
-    size_t n = strlen(buf);
-    for (; s != NULL && *s && n + 1 < size; s++) {
-        unsigned char c = (unsigned char)*s;
-        buf[n++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-    }
-    buf[n] = '\0';
-}
-
 static const char *
 short_type(const char *type)
 {
@@ -193,34 +182,34 @@ problem_from_json(json_t *p)
     detail = json_string_value(json_object_get(p, "detail"));
     if (type == NULL && detail == NULL)
         return NULL;
-    cat_clean(buf, sizeof(buf), type ? short_type(type) : "about:blank");
+    sanitize_cat(buf, sizeof(buf), type ? short_type(type) : "about:blank");
     if (detail != NULL) {
-        cat_clean(buf, sizeof(buf), ": ");
-        cat_clean(buf, sizeof(buf), detail);
+        sanitize_cat(buf, sizeof(buf), ": ");
+        sanitize_cat(buf, sizeof(buf), detail);
     }
     subs = json_object_get(p, "subproblems");
     if (json_is_array(subs) && json_array_size(subs) > 0) {
-        cat_clean(buf, sizeof(buf), " (subproblems: ");
+        sanitize_cat(buf, sizeof(buf), " (subproblems: ");
         json_array_foreach(subs, i, sp) {
             json_t *id = json_object_get(sp, "identifier");
             if (i >= 10) {
-                cat_clean(buf, sizeof(buf), "; ...");
+                sanitize_cat(buf, sizeof(buf), "; ...");
                 break;
             }
             if (i > 0)
-                cat_clean(buf, sizeof(buf), "; ");
+                sanitize_cat(buf, sizeof(buf), "; ");
             if (json_is_object(id)) {
-                cat_clean(buf, sizeof(buf), json_string_value(json_object_get(id, "type")));
-                cat_clean(buf, sizeof(buf), " ");
-                cat_clean(buf, sizeof(buf), json_string_value(json_object_get(id, "value")));
-                cat_clean(buf, sizeof(buf), ": ");
+                sanitize_cat(buf, sizeof(buf), json_string_value(json_object_get(id, "type")));
+                sanitize_cat(buf, sizeof(buf), " ");
+                sanitize_cat(buf, sizeof(buf), json_string_value(json_object_get(id, "value")));
+                sanitize_cat(buf, sizeof(buf), ": ");
             }
-            cat_clean(buf, sizeof(buf),
+            sanitize_cat(buf, sizeof(buf),
                 short_type(json_string_value(json_object_get(sp, "type"))));
-            cat_clean(buf, sizeof(buf), ": ");
-            cat_clean(buf, sizeof(buf), json_string_value(json_object_get(sp, "detail")));
+            sanitize_cat(buf, sizeof(buf), ": ");
+            sanitize_cat(buf, sizeof(buf), json_string_value(json_object_get(sp, "detail")));
         }
-        cat_clean(buf, sizeof(buf), ")");
+        sanitize_cat(buf, sizeof(buf), ")");
     }
     return strdup(buf);
 }
@@ -529,3 +518,24 @@ acme_order_names_match(const struct acme_order *o, const char *const *names,
     return true;
 }
 
+
+char *
+acme_order_payload(const char *const *names, size_t n, const char *replaces)
+{
+    json_t *p = json_pack("{s:[]}", "identifiers"), *ids;
+    char *out = NULL;
+
+    if (p == NULL)
+        return NULL;
+    ids = json_object_get(p, "identifiers");
+    for (size_t i = 0; i < n; i++)
+        if (json_array_append_new(ids, json_pack("{s:s, s:s}", "type", "dns",
+            "value", names[i])) != 0)
+            goto out;
+    if (replaces != NULL && json_object_set_new(p, "replaces", json_string(replaces)) != 0)
+        goto out;
+    out = json_dumps(p, JSON_COMPACT);
+out:
+    json_decref(p);
+    return out;
+}

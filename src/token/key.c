@@ -20,6 +20,7 @@
 #include <openssl/param_build.h>
 #include <openssl/sha.h>
 
+#include "tokenfam.h"
 #include "util.h"
 
 /* The curve OID in CKA_EC_PARAMS -> OpenSSL NID (or NID_ED25519). */
@@ -63,6 +64,13 @@ ec_point(const uint8_t *v, size_t len, size_t rawlen, const uint8_t **pt)
         *pt = v + 3;
         return 0;
     }
+    /* tpm2-pkcs11 1.9.0 writes the P-521 point's length (133) in short
+     * form: 04 85 <133 bytes>, invalid DER but unambiguous. */
+    if (rawlen >= 128 && rawlen < 256 && len == rawlen + 2 && v[0] == 0x04 &&
+        v[1] == rawlen) {
+        *pt = v + 2;
+        return 0;
+    }
     return -1;
 }
 
@@ -81,12 +89,10 @@ pkey_from_params(const char *alg, OSSL_PARAM_BLD *bld)
     return pkey;
 }
 
-/* Build the EVP_PKEY from the public key object's attributes. */
-static int
-load_public(struct token *tok, struct token_key *key, CK_KEY_TYPE kt)
+int
+tok_set_public(struct token *tok, struct token_key *key, CK_KEY_TYPE kt, const uint8_t *a,
+    size_t alen, const uint8_t *b, size_t blen)
 {
-    uint8_t *a = NULL, *b = NULL;
-    size_t alen, blen;
     OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
     BIGNUM *n = NULL, *e = NULL;
     int rc = -1;
@@ -94,8 +100,7 @@ load_public(struct token *tok, struct token_key *key, CK_KEY_TYPE kt)
     if (bld == NULL)
         goto out;
     if (kt == CKK_RSA) {
-        if (tok_get_attr(tok, key->pub, CKA_MODULUS, &a, &alen) != 0 ||
-            tok_get_attr(tok, key->pub, CKA_PUBLIC_EXPONENT, &b, &blen) != 0)
+        if (alen == 0 || blen == 0)
             goto bad;
         n = BN_bin2bn(a, (int)alen, NULL);
         e = BN_bin2bn(b, (int)blen, NULL);
@@ -109,8 +114,7 @@ load_public(struct token *tok, struct token_key *key, CK_KEY_TYPE kt)
     } else if (kt == CKK_EC || kt == CKK_EC_EDWARDS) {
         const uint8_t *pt;
         int nid;
-        if (tok_get_attr(tok, key->pub, CKA_EC_PARAMS, &a, &alen) != 0 ||
-            tok_get_attr(tok, key->pub, CKA_EC_POINT, &b, &blen) != 0)
+        if (alen == 0 || blen == 0)
             goto bad;
         nid = ec_params_nid(a, alen);
         if (kt == CKK_EC_EDWARDS || nid == NID_ED25519) {
@@ -148,12 +152,35 @@ bad:
     err_runtime("E_KEY", "key %s on token %s: the public key object is malformed or unsupported",
         key->label, tok->label);
 out:
-    free(a);
-    free(b);
     BN_free(n);
     BN_free(e);
     OSSL_PARAM_BLD_free(bld);
     return rc;
+}
+
+/*
+ * Read the public key object's values for a key of type `kt` in one
+ * C_GetAttributeValue (modulus and exponent, or curve and point) and build
+ * the EVP_PKEY.  0, or -1 after reporting.
+ */
+static int
+load_public(struct token *tok, struct token_key *key, CK_KEY_TYPE kt)
+{
+    uint8_t v[2][TOK_PUBVAL_MAX];
+    bool rsa = kt == CKK_RSA;
+    CK_ATTRIBUTE a[] = {
+        { rsa ? CKA_MODULUS : CKA_EC_PARAMS, v[0], sizeof(v[0]) },
+        { rsa ? CKA_PUBLIC_EXPONENT : CKA_EC_POINT, v[1], sizeof(v[1]) },
+    };
+
+    if (kt != CKK_RSA && kt != CKK_EC && kt != CKK_EC_EDWARDS)
+        return tok_set_public(tok, key, kt, NULL, 0, NULL, 0);
+    if (tok_get_attrs(tok, key->pub, a, 2) == -1)
+        return -1;
+    for (size_t i = 0; i < 2; i++)
+        if (a[i].ulValueLen >= sizeof(v[0]))    /* absent, too long, or ambiguous */
+            a[i].ulValueLen = 0;
+    return tok_set_public(tok, key, kt, v[0], a[0].ulValueLen, v[1], a[1].ulValueLen);
 }
 
 int
@@ -194,21 +221,75 @@ tok_finish_key(struct token *tok, struct token_key *key)
     return key->uri != NULL ? 0 : -1;
 }
 
-/* Complete a key from its private key handle: attributes, public key, URI. */
+/*
+ * A copy of a variable-length value read by tok_get_attrs() into buf[cap],
+ * NUL-terminated; a value that filled the buffer is read again alone (too
+ * long, or SoftHSM's untouched length for an empty value).  0, 1 when the
+ * object does not have it, -1 after reporting.
+ */
+static int
+batched_value(struct token *tok, CK_OBJECT_HANDLE obj, const CK_ATTRIBUTE *a, size_t cap,
+    uint8_t **out, size_t *outlen)
+{
+    if (a->ulValueLen == CK_UNAVAILABLE_INFORMATION || a->ulValueLen >= cap)
+        return tok_get_attr(tok, obj, a->type, out, outlen);
+    *outlen = a->ulValueLen;
+    if ((*out = malloc(*outlen + 1)) == NULL) {
+        err_runtime("E_NOMEM", "out of memory");
+        return -1;
+    }
+    memcpy(*out, a->pValue, *outlen);
+    (*out)[*outlen] = '\0';
+    return 0;
+}
+
+/* The public key object with the key's CKA_ID: exactly one.  0 or -1 (reported). */
+static int
+find_public_half(struct token *tok, struct token_key *key)
+{
+    CK_OBJECT_CLASS pubcls = CKO_PUBLIC_KEY;
+    CK_ATTRIBUTE tmpl[] = {
+        { CKA_CLASS, &pubcls, sizeof(pubcls) },
+        { CKA_ID, key->id, key->idlen },
+    };
+    CK_OBJECT_HANDLE found[2];
+    long n;
+
+    if ((n = tok_find_objects(tok, tmpl, 2, found, 2)) == -1)
+        return -1;
+    if (n != 1) {
+        if (n == 0)
+            err_runtime("E_KEY", "key %s on token %s has no public key object with the same "
+                "CKA_ID%s", key->label, tok->label, tok->family != NULL &&
+                tok->family->no_public_key_object ? " (this token keeps the public key only in "
+                "its certificate, which p11enroll cannot use yet)" : "");
+        else
+            err_runtime("E_KEY", "key %s on token %s: several public key objects share its "
+                "CKA_ID", key->label, tok->label);
+        return -1;
+    }
+    key->pub = found[0];
+    return 0;
+}
+
+/*
+ * Complete a key from its private key handle: one C_GetAttributeValue for
+ * its id, label, key type and CKA_ALWAYS_AUTHENTICATE, one search for the
+ * public key object, one read of its values.
+ */
 int
 tok_load_key(struct token *tok, CK_OBJECT_HANDLE priv, struct token_key **out)
 {
     struct token_key *key = calloc(1, sizeof(*key));
-    CK_OBJECT_CLASS pubcls = CKO_PUBLIC_KEY;
     CK_KEY_TYPE kt = 0;
     CK_BBOOL always = CK_FALSE;
-    CK_ATTRIBUTE small[2] = {
+    uint8_t idbuf[TOK_PUBVAL_MAX], labelbuf[TOK_PUBVAL_MAX];
+    CK_ATTRIBUTE a[] = {
         { CKA_KEY_TYPE, &kt, sizeof(kt) },
         { CKA_ALWAYS_AUTHENTICATE, &always, sizeof(always) },
+        { CKA_ID, idbuf, sizeof(idbuf) },
+        { CKA_LABEL, labelbuf, sizeof(labelbuf) },
     };
-    CK_OBJECT_HANDLE found[2];
-    long n;
-    CK_RV rv;
 
     *out = NULL;
     if (key == NULL) {
@@ -216,48 +297,59 @@ tok_load_key(struct token *tok, CK_OBJECT_HANDLE priv, struct token_key **out)
         return -1;
     }
     key->priv = priv;
-    if (tok_get_attr(tok, priv, CKA_ID, &key->id, &key->idlen) == -1)
-        goto fail;
-    if (tok_get_attr(tok, priv, CKA_LABEL, (uint8_t **)&key->label, &(size_t){ 0 }) == -1)
+    if (tok_get_attrs(tok, priv, a, 4) == -1 ||
+        batched_value(tok, priv, &a[2], sizeof(idbuf), &key->id, &key->idlen) == -1 ||
+        batched_value(tok, priv, &a[3], sizeof(labelbuf), (uint8_t **)&key->label,
+            &(size_t){ 0 }) == -1)
         goto fail;
     if (key->label == NULL && (key->label = strdup("")) == NULL) {
         err_nomem();
         goto fail;
     }
-    rv = tok->fn->C_GetAttributeValue(tok->session, priv, small, 2);
-    if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID) {
-        err_runtime("E_TOKEN", "key %s: C_GetAttributeValue: %s", key->label, token_rv_text(rv));
-        goto fail;
-    }
-    if (small[0].ulValueLen != sizeof(kt)) {
+    if (a[0].ulValueLen != sizeof(kt)) {
         err_runtime("E_KEY", "key %s on token %s does not report its key type", key->label,
             tok->label);
         goto fail;
     }
-    key->always_auth = small[1].ulValueLen == sizeof(always) && always == CK_TRUE;
+    key->always_auth = a[1].ulValueLen == sizeof(always) && always == CK_TRUE;
     if (key->id == NULL || key->idlen == 0) {
         err_runtime("E_KEY", "key %s on token %s has no CKA_ID; cannot pair it with its public key",
             key->label, tok->label);
         goto fail;
     }
-    CK_ATTRIBUTE tmpl[] = {
-        { CKA_CLASS, &pubcls, sizeof(pubcls) },
-        { CKA_ID, key->id, key->idlen },
-    };
-    if ((n = tok_find_objects(tok, tmpl, 2, found, 2)) == -1)
+    if (find_public_half(tok, key) == -1 || load_public(tok, key, kt) == -1 ||
+        tok_finish_key(tok, key) == -1)
         goto fail;
-    if (n == 0) {
-        err_runtime("E_KEY", "key %s on token %s has no public key object with the same CKA_ID",
-            key->label, tok->label);
+    *out = key;
+    return 0;
+fail:
+    token_key_free(key);
+    return -1;
+}
+
+int
+tok_key_generated(struct token *tok, const struct tok_pair *p, struct token_key **out)
+{
+    struct token_key *key = calloc(1, sizeof(*key));
+
+    *out = NULL;
+    if (key == NULL || (key->label = strdup(p->label)) == NULL ||
+        (key->id = malloc(p->idlen)) == NULL) {
+        err_runtime("E_NOMEM", "out of memory");
         goto fail;
     }
-    if (n > 1) {
-        err_runtime("E_KEY", "key %s on token %s: several public key objects share its CKA_ID",
-            key->label, tok->label);
+    memcpy(key->id, p->id, p->idlen);
+    key->idlen = p->idlen;
+    key->priv = p->priv;
+    key->pub = p->pub;
+    key->always_auth = p->always_auth;
+    if (p->alen != 0 && p->blen != 0) {
+        if (tok_set_public(tok, key, p->kt, p->a, p->alen, p->b, p->blen) == -1)
+            goto fail;
+    } else if (load_public(tok, key, p->kt) == -1) {
         goto fail;
     }
-    key->pub = found[0];
-    if (load_public(tok, key, kt) == -1 || tok_finish_key(tok, key) == -1)
+    if (tok_finish_key(tok, key) == -1)
         goto fail;
     *out = key;
     return 0;
@@ -415,27 +507,45 @@ token_key_id(const struct token_key *key, size_t *len)
     return key->id;
 }
 
-int
-token_key_flags(struct token *tok, const struct token_key *key, struct token_key_flags *out)
+void
+tok_flags_template(CK_BBOOL v[TOK_NFLAGS], CK_ATTRIBUTE a[TOK_NFLAGS])
 {
-    CK_BBOOL v[5] = { 0 };
-    CK_ATTRIBUTE a[5] = {
-        { CKA_SENSITIVE, &v[0], 1 }, { CKA_ALWAYS_SENSITIVE, &v[1], 1 },
-        { CKA_EXTRACTABLE, &v[2], 1 }, { CKA_NEVER_EXTRACTABLE, &v[3], 1 },
-        { CKA_LOCAL, &v[4], 1 },
-    };
-    CK_RV rv = tok->fn->C_GetAttributeValue(tok->session, key->priv, a, 5);
-
-    memset(out, 0, sizeof(*out));
-    if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID) {
-        err_runtime("E_TOKEN", "key %s: C_GetAttributeValue: %s", key->label, token_rv_text(rv));
-        return -1;
+    static const CK_ATTRIBUTE_TYPE types[TOK_NFLAGS] = { CKA_SENSITIVE, CKA_ALWAYS_SENSITIVE,
+        CKA_EXTRACTABLE, CKA_NEVER_EXTRACTABLE, CKA_LOCAL, CKA_DECRYPT, CKA_UNWRAP, CKA_DERIVE };
+    for (size_t i = 0; i < TOK_NFLAGS; i++) {
+        v[i] = CK_FALSE;
+        a[i] = (CK_ATTRIBUTE){ types[i], &v[i], 1 };
     }
+}
+
+void
+tok_flags_eval(const CK_ATTRIBUTE a[TOK_NFLAGS], const CK_BBOOL v[TOK_NFLAGS],
+    struct token_key_flags *out)
+{
     /* An attribute the token does not report counts as the unsafe value. */
     out->sensitive = a[0].ulValueLen == 1 && v[0];
     out->always_sensitive = a[1].ulValueLen == 1 && v[1];
     out->extractable = a[2].ulValueLen != 1 || v[2];
     out->never_extractable = a[3].ulValueLen == 1 && v[3];
     out->local = a[4].ulValueLen == 1 && v[4];
+    out->decrypt = a[5].ulValueLen == 1 && v[5];
+    out->unwrap = a[6].ulValueLen == 1 && v[6];
+    out->derive = a[7].ulValueLen == 1 && v[7];
+}
+
+int
+token_key_flags(struct token *tok, const struct token_key *key, struct token_key_flags *out)
+{
+    CK_BBOOL v[TOK_NFLAGS];
+    CK_ATTRIBUTE a[TOK_NFLAGS];
+
+    memset(out, 0, sizeof(*out));
+    tok_flags_template(v, a);
+    if (tok_get_attrs(tok, key->priv, a, TOK_NFLAGS) == -1)
+        return -1;
+    tok_flags_eval(a, v, out);
+    /* A handle C_GenerateKeyPair returned was made on the token, whatever CKA_LOCAL says. */
+    out->local = out->local || key->generated;
+    out->local_unrecorded = !out->local && tok->family != NULL && tok->family->no_cka_local;
     return 0;
 }

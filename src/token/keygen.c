@@ -10,6 +10,7 @@
 
 #include <openssl/rand.h>
 
+#include "tokenfam.h"
 #include "util.h"
 
 /* DER OIDs for CKA_EC_PARAMS. */
@@ -75,8 +76,10 @@ keygen_template(const struct keytype *type, const char *label, const uint8_t *id
         { CKA_KEY_TYPE, &t->kt, sizeof(t->kt) },
         { CKA_TOKEN, &t->yes, 1 },
         { CKA_PRIVATE, &t->no, 1 },
-        { CKA_VERIFY, &t->yes, 1 },
-        { CKA_ENCRYPT, &t->no, 1 },
+        /* No CKA_VERIFY / CKA_ENCRYPT: a TPM couples them to the private
+         * key's CKA_DECRYPT / CKA_SIGN and fails on any contradiction
+         * (tokens/tpm2-pkcs11.conf, usage-coupling).  The public object is
+         * never used on the token: OpenSSL verifies. */
         { CKA_WRAP, &t->no, 1 },
         { CKA_LABEL, (void *)label, strlen(label) },
         { CKA_ID, (void *)id, idlen },
@@ -111,14 +114,25 @@ keygen_template(const struct keytype *type, const char *label, const uint8_t *id
 
 /* ---- on the token ------------------------------------------------------------ */
 
-/* Is an object (any class) with this attribute already on the token? */
+/*
+ * Is an object (any class) with this attribute already on the token?  One
+ * search; *what names it for the message ("a key", "an object").
+ */
 static int
-taken(struct token *tok, CK_ATTRIBUTE_TYPE type, const void *v, size_t len)
+taken(struct token *tok, CK_ATTRIBUTE_TYPE type, const void *v, size_t len, const char **what)
 {
     CK_ATTRIBUTE tmpl = { type, (void *)v, len };
+    CK_OBJECT_CLASS cls = (CK_OBJECT_CLASS)-1;
+    CK_ATTRIBUTE ca = { CKA_CLASS, &cls, sizeof(cls) };
     CK_OBJECT_HANDLE h;
     long n = tok_find_objects(tok, &tmpl, 1, &h, 1);
-    return n < 0 ? -1 : n > 0;
+
+    if (n <= 0)
+        return (int)n;
+    /* The error path only: one more call to name what is in the way. */
+    (void)tok->fn->C_GetAttributeValue(tok->session, h, &ca, 1);
+    *what = cls == CKO_PRIVATE_KEY || cls == CKO_PUBLIC_KEY ? "a key" : "an object";
+    return 1;
 }
 
 static void
@@ -132,34 +146,27 @@ destroy_pair(struct token *tok, CK_OBJECT_HANDLE priv, CK_OBJECT_HANDLE pub)
 }
 
 /*
- * Before generating: the token can make this type, the label is non-empty
- * and free, and the id (16 random bytes into rid[] when *id is NULL) is
- * free.  0, or -1 after reporting.
+ * Before generating: the label is non-empty and free (one search), and a
+ * caller's id is free (one more search).  A random id (16 bytes into rid[]
+ * when *id is NULL) needs no search: a clash is a 2^-128 event.  Whether
+ * the token can make this type is asked only when generation fails.
+ * 0, or -1 after reporting.
  */
 static int
-keygen_precheck(struct token *tok, const struct keytype *type, const char *label,
-    const uint8_t **id, size_t *idlen, uint8_t rid[16])
+keygen_precheck(struct token *tok, const char *label, const uint8_t **id, size_t *idlen,
+    uint8_t rid[16])
 {
-    CK_MECHANISM_INFO mi;
-    CK_ULONG bits = type->bits;
+    const char *what = "an object";
     int r;
 
-    /* Refuse before trying: "this token cannot generate ec:p521". */
-    if (!tok_have_mechanism(tok, keygen_mechanism(type), &mi) ||
-        !(mi.flags & CKF_GENERATE_KEY_PAIR) ||
-        (type->alg != KEY_ED25519 && mi.ulMaxKeySize != 0 &&
-            (bits < mi.ulMinKeySize || bits > mi.ulMaxKeySize))) {
-        err_runtime("E_UNSUPPORTED", "token %s cannot generate %s", tok->label, type->name);
-        return -1;
-    }
     if (label == NULL || *label == '\0') {
         err_input("E_LABEL", "a key needs a non-empty label");
         return -1;
     }
-    if ((r = taken(tok, CKA_LABEL, label, strlen(label))) != 0) {
+    if ((r = taken(tok, CKA_LABEL, label, strlen(label), &what)) != 0) {
         if (r > 0)
-            err_runtime("E_LABEL_TAKEN", "token %s already has an object labelled %s",
-                tok->label, label);
+            err_runtime("E_LABEL_TAKEN", "token %s already has %s labelled %s",
+                tok->label, what, label);
         return -1;
     }
     if (*id == NULL) {
@@ -169,8 +176,9 @@ keygen_precheck(struct token *tok, const struct keytype *type, const char *label
         }
         *id = rid;
         *idlen = 16;
+        return 0;
     }
-    if ((r = taken(tok, CKA_ID, *id, *idlen)) != 0) {
+    if ((r = taken(tok, CKA_ID, *id, *idlen, &what)) != 0) {
         if (r > 0) {
             char *hex = hex_encode(*id, *idlen);
             err_runtime("E_ID_TAKEN", "token %s already has an object with id %s", tok->label,
@@ -183,28 +191,87 @@ keygen_precheck(struct token *tok, const struct keytype *type, const char *label
 }
 
 /*
- * After generating: trust, but verify.  Read back what the token actually
- * did; a pair whose protection flags or key type are not what was asked
- * for is destroyed.  0 and *out, or -1 after reporting.
+ * C_GenerateKeyPair failed with `rv`: say whether the token cannot make
+ * this type at all (its mechanism info, asked now rather than before every
+ * generation) or failed otherwise.  A TPM used without a resource manager
+ * keeps the transient objects of the failed call (tpm2-pkcs11.conf,
+ * objects-left-loaded); no handle came back, so nothing can be destroyed
+ * here: say how to recover.  The caller's token_close() closes the session
+ * and finalises the module.  Always -1.
+ */
+static int
+keygen_failed(struct token *tok, const struct keytype *type, CK_RV rv)
+{
+    CK_MECHANISM_INFO mi;
+    CK_ULONG bits = type->bits;
+    const char *hint = "";
+
+    if (!tok_have_mechanism(tok, keygen_mechanism(type), &mi) ||
+        !(mi.flags & CKF_GENERATE_KEY_PAIR) ||
+        (type->alg != KEY_ED25519 && mi.ulMaxKeySize != 0 &&
+            (bits < mi.ulMinKeySize || bits > mi.ulMaxKeySize))) {
+        err_runtime("E_UNSUPPORTED", "token %s cannot generate %s", tok->label, type->name);
+        return -1;
+    }
+    if (tok->family != NULL && tok->family->objects_left_loaded)
+        hint = "; this token may keep the failed call's objects loaded: when it is used "
+            "without a resource manager, run tpm2_flushcontext -t before the next command";
+    err_runtime("E_KEYGEN", "token %s: generating %s failed: %s%s", tok->label, type->name,
+        token_rv_text(rv), hint);
+    return -1;
+}
+
+/*
+ * After generating: trust, but verify.  One C_GetAttributeValue on the
+ * private key reads what the token actually did (protection flags,
+ * CKA_ALWAYS_AUTHENTICATE and, for RSA, the modulus and exponent every RSA
+ * private key object carries); a pair whose protection flags or key type
+ * are not what was asked for is destroyed.  CKA_LOCAL is not required
+ * here: these are the handles C_GenerateKeyPair itself returned, so the
+ * key was generated on the token whatever the token says (NSS never sets
+ * it).  0 and *out, or -1 after
+ * reporting.
  */
 static int
 keygen_verify(struct token *tok, const struct keytype *type, const char *label,
-    CK_OBJECT_HANDLE priv, CK_OBJECT_HANDLE pub, struct token_key **out)
+    const uint8_t *id, size_t idlen, CK_OBJECT_HANDLE priv, CK_OBJECT_HANDLE pub,
+    struct token_key **out)
 {
-    struct token_key_flags f;
-    struct token_key probe = { .priv = priv, .label = (char *)label };
+    struct token_key_flags f = { 0 };
+    CK_BBOOL v[TOK_NFLAGS], always = CK_FALSE;
+    uint8_t mod[TOK_PUBVAL_MAX], exp[16];
+    CK_ATTRIBUTE a[TOK_NFLAGS + 3];
+    CK_ULONG n = TOK_NFLAGS + 1;
+    struct tok_pair p = { .priv = priv, .pub = pub, .label = label, .id = id, .idlen = idlen,
+        .kt = type->alg == KEY_RSA ? CKK_RSA : type->alg == KEY_EC ? CKK_EC : CKK_EC_EDWARDS };
 
-    if (token_key_flags(tok, &probe, &f) == -1 || !f.sensitive || f.extractable ||
-        !f.always_sensitive || !f.never_extractable || !f.local) {
+    tok_flags_template(v, a);
+    a[TOK_NFLAGS] = (CK_ATTRIBUTE){ CKA_ALWAYS_AUTHENTICATE, &always, sizeof(always) };
+    if (type->alg == KEY_RSA) {
+        a[n++] = (CK_ATTRIBUTE){ CKA_MODULUS, mod, sizeof(mod) };
+        a[n++] = (CK_ATTRIBUTE){ CKA_PUBLIC_EXPONENT, exp, sizeof(exp) };
+    }
+    if (tok_get_attrs(tok, priv, a, n) == -1 ||
+        (tok_flags_eval(a, v, &f), !f.sensitive) || f.extractable ||
+        !f.always_sensitive || !f.never_extractable) {
         destroy_pair(tok, priv, pub);
         err_clear();
         err_runtime("E_KEY_UNSAFE", "token %s did not honour the key's protection (sensitive %d, "
-            "extractable %d, always sensitive %d, never extractable %d, local %d); "
+            "extractable %d, always sensitive %d, never extractable %d); "
             "the new pair was destroyed", tok->label, f.sensitive, f.extractable,
-            f.always_sensitive, f.never_extractable, f.local);
+            f.always_sensitive, f.never_extractable);
         return -1;
     }
-    if (tok_load_key(tok, priv, out) == -1) {
+    p.always_auth = a[TOK_NFLAGS].ulValueLen == sizeof(always) && always == CK_TRUE;
+    /* A length that filled the buffer may be SoftHSM's untouched one: read the public key. */
+    if (n == TOK_NFLAGS + 3 && a[TOK_NFLAGS + 1].ulValueLen < sizeof(mod) &&
+        a[TOK_NFLAGS + 2].ulValueLen < sizeof(exp)) {
+        p.a = mod;
+        p.alen = a[TOK_NFLAGS + 1].ulValueLen;
+        p.b = exp;
+        p.blen = a[TOK_NFLAGS + 2].ulValueLen;
+    }
+    if (tok_key_generated(tok, &p, out) == -1) {
         destroy_pair(tok, priv, pub);
         return -1;
     }
@@ -216,6 +283,7 @@ keygen_verify(struct token *tok, const struct keytype *type, const char *label,
         destroy_pair(tok, priv, pub);
         return -1;
     }
+    (*out)->generated = true;
     return 0;
 }
 
@@ -229,16 +297,19 @@ token_keygen(struct token *tok, const struct keytype *type, const char *label,
     CK_RV rv;
 
     *out = NULL;
-    if (keygen_precheck(tok, type, label, &id, &idlen, rid) == -1)
+    /* A type the token family cannot use (keytypes in its tokens/ file): no call at all. */
+    if (!tok_family_offers(tok->family, type->name)) {
+        err_runtime("E_UNSUPPORTED", "token %s cannot generate %s: not usable on a %s token "
+            "(see `p11enroll tokens`)", tok->label, type->name, tok->family->name);
+        return -1;
+    }
+    if (keygen_precheck(tok, label, &id, &idlen, rid) == -1)
         return -1;
     keygen_template(type, label, id, idlen, &t);
     progress("generating %s key %s on token %s", type->name, label, tok->label);
     rv = tok->fn->C_GenerateKeyPair(tok->session, &t.mech, t.pub, t.npub, t.priv, t.npriv,
         &pub, &priv);
-    if (rv != CKR_OK) {
-        err_runtime("E_KEYGEN", "token %s: generating %s failed: %s", tok->label, type->name,
-            token_rv_text(rv));
-        return -1;
-    }
-    return keygen_verify(tok, type, label, priv, pub, out);
+    if (rv != CKR_OK)
+        return keygen_failed(tok, type, rv);
+    return keygen_verify(tok, type, label, id, idlen, priv, pub, out);
 }

@@ -73,12 +73,12 @@ token_enumerate(const char *module_path, int (*cb)(const struct token_desc *, vo
     if (tok_modules_load(module_path, &mods) == -1)
         return -1;
     for (size_t m = 0; mods[m] != NULL && rc == 0; m++) {
-        CK_SLOT_ID slots[64];
-        CK_ULONG nslots = 64;
+        CK_SLOT_ID *slots = NULL;
+        CK_ULONG nslots = 0;
         char *name = tok_module_name(mods[m]);
 
-        if (mods[m]->C_GetSlotList(CK_TRUE, slots, &nslots) != CKR_OK)
-            nslots = 0;
+        if (tok_slot_list(mods[m], &slots, &nslots) == -1)
+            verbose("module %s: cannot list its slots", name);
         for (CK_ULONG s = 0; s < nslots && rc == 0; s++) {
             CK_TOKEN_INFO ti;
             struct token_desc d = { .module = name };
@@ -88,6 +88,7 @@ token_enumerate(const char *module_path, int (*cb)(const struct token_desc *, vo
 
             if (mods[m]->C_GetTokenInfo(slots[s], &ti) != CKR_OK)
                 continue;
+            tok_clean_info(&ti);
             tok_padded(label, ti.label, sizeof(ti.label));
             tok_padded(manu, ti.manufacturerID, sizeof(ti.manufacturerID));
             tok_padded(model, ti.model, sizeof(ti.model));
@@ -101,7 +102,7 @@ token_enumerate(const char *module_path, int (*cb)(const struct token_desc *, vo
             d.flags = ti.flags;
             char *uri = tok_format_uri(&ti);
             d.uri = uri ? uri : "";
-            const struct token_family *fam = tokenfam_match(manu, model);
+            const struct token_family *fam = tok_family(mods[m], &ti);
             d.family = fam ? fam->name : NULL;
             d.family_notes = fam ? fam->notes : NULL;
             static const struct { CK_MECHANISM_TYPE mech; const char *names[3]; } gens[] = {
@@ -109,10 +110,10 @@ token_enumerate(const char *module_path, int (*cb)(const struct token_desc *, vo
                 { CKM_EC_KEY_PAIR_GEN, { "ec:p256", "ec:p384", "ec:p521" } },
                 { CKM_EC_EDWARDS_KEY_PAIR_GEN, { "ed25519", NULL, NULL } },
             };
-            CK_MECHANISM_TYPE mechs[512];
-            CK_ULONG nmechs = 512;
+            CK_MECHANISM_TYPE *mechs = NULL;
+            CK_ULONG nmechs = 0;
             /* Ask only for listed mechanisms: some modules object otherwise. */
-            if (mods[m]->C_GetMechanismList(slots[s], mechs, &nmechs) != CKR_OK)
+            if (tok_mechanism_list(mods[m], slots[s], &mechs, &nmechs) == -1)
                 nmechs = 0;
             for (size_t g = 0; g < 3; g++) {
                 bool listed = false;
@@ -124,14 +125,18 @@ token_enumerate(const char *module_path, int (*cb)(const struct token_desc *, vo
                     continue;
                 for (size_t k = 0; k < 3 && gens[g].names[k]; k++) {
                     const struct keytype *t = keytype_parse(gens[g].names[k]);
-                    if (t->alg == KEY_ED25519 || mi.ulMaxKeySize == 0 ||
-                        (t->bits >= mi.ulMinKeySize && t->bits <= mi.ulMaxKeySize))
+                    /* Only what the family can really do (tpm2: no P-521 point). */
+                    if ((t->alg == KEY_ED25519 || mi.ulMaxKeySize == 0 ||
+                        (t->bits >= mi.ulMinKeySize && t->bits <= mi.ulMaxKeySize)) &&
+                        tok_family_offers(fam, t->name))
                         d.gen[ng++] = t;
                 }
             }
+            free(mechs);
             rc = cb(&d, arg);
             free(uri);
         }
+        free(slots);
         free(name);
     }
     tok_modules_free(mods);

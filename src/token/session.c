@@ -9,10 +9,12 @@
  */
 #include "token_int.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <p11-kit/uri.h>
 
@@ -111,6 +113,45 @@ tok_module_name(CK_FUNCTION_LIST *mod)
 }
 
 /*
+ * Before loading every registered module: keep the chatter of modules for
+ * absent hardware off the user's terminal.  libtpm2-pkcs11 (through
+ * libtss2 and its own log, which has no "off" level) prints a dozen ERROR
+ * lines at C_Initialize when there is no TPM: TSS2_LOG (unless the user set
+ * it) quiets libtss2, and without -v stderr goes to /dev/null while the
+ * modules start (they print then; p11enroll reports nothing in between).
+ * Returns the saved stderr for unquiet_modules(), or -1 (nothing to undo).
+ */
+static int
+quiet_modules(void)
+{
+    int saved, null;
+
+    setenv("TSS2_LOG", "all+NONE", 0);
+    if (util_verbosity() >= 1)
+        return -1;
+    fflush(stderr);
+    if ((null = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1)
+        return -1;
+    if ((saved = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3)) != -1 &&
+        dup2(null, STDERR_FILENO) == -1) {
+        close(saved);
+        saved = -1;
+    }
+    close(null);
+    return saved;
+}
+
+static void
+unquiet_modules(int saved)
+{
+    if (saved == -1)
+        return;
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+}
+
+/*
  * Load and initialise one module by path, or every module registered with
  * p11-kit.  A registered module that fails to start is skipped with a note
  * under -v: this machine may carry modules for absent hardware.
@@ -145,8 +186,10 @@ tok_modules_load(const char *path, CK_FUNCTION_LIST ***out)
         *out = mods;
         return 0;
     }
+    int saved = quiet_modules();
     loaded = p11_kit_modules_load(NULL, 0);
     if (loaded == NULL) {
+        unquiet_modules(saved);
         err_runtime("E_MODULE", "cannot load the PKCS#11 modules registered with p11-kit: %s",
             p11_kit_message() ? p11_kit_message() : "unknown error");
         return -1;
@@ -154,6 +197,7 @@ tok_modules_load(const char *path, CK_FUNCTION_LIST ***out)
     for (n = 0; loaded[n] != NULL; n++)
         ;
     if ((mods = calloc(n + 1, sizeof(*mods))) == NULL) {
+        unquiet_modules(saved);
         p11_kit_modules_release(loaded);
         err_runtime("E_NOMEM", "out of memory");
         return -1;
@@ -162,6 +206,7 @@ tok_modules_load(const char *path, CK_FUNCTION_LIST ***out)
     for (size_t i = 0; loaded[i] != NULL; i++) {
         char *name = tok_module_name(loaded[i]);
         if ((rv = p11_kit_module_initialize(loaded[i])) != CKR_OK) {
+            /* stderr is quiet unless -v: then this line shows. */
             verbose("module %s skipped: C_Initialize: %s", name, token_rv_text(rv));
             p11_kit_module_release(loaded[i]);
         } else {
@@ -169,6 +214,7 @@ tok_modules_load(const char *path, CK_FUNCTION_LIST ***out)
         }
         free(name);
     }
+    unquiet_modules(saved);
     free(loaded);               /* the array only; modules moved to mods */
     *out = mods;
     return 0;
@@ -198,6 +244,7 @@ tok_format_uri(const CK_TOKEN_INFO *info)
     if (uri == NULL)
         return NULL;
     memcpy(p11_kit_uri_get_token_info(uri), info, sizeof(*info));
+    tok_clean_info(p11_kit_uri_get_token_info(uri));  /* no %00 in the URI */
     if (p11_kit_uri_format(uri, P11_KIT_URI_FOR_TOKEN, &s) != P11_KIT_URI_OK)
         s = NULL;
     p11_kit_uri_free(uri);
@@ -269,6 +316,32 @@ tok_get_attr(struct token *tok, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type,
     return 0;
 }
 
+int
+tok_get_attrs(struct token *tok, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE *a, CK_ULONG n)
+{
+    CK_ULONG cap[TOK_MAX_BATCH];
+    CK_RV rv;
+
+    if (n > TOK_MAX_BATCH) {
+        err_runtime("E_TOKEN", "internal: %lu attributes in one read", n);
+        return -1;
+    }
+    for (CK_ULONG i = 0; i < n; i++)
+        cap[i] = a[i].ulValueLen;
+    rv = tok->fn->C_GetAttributeValue(tok->session, obj, a, n);
+    if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID && rv != CKR_ATTRIBUTE_SENSITIVE &&
+        rv != CKR_BUFFER_TOO_SMALL) {
+        err_runtime("E_TOKEN", "token %s: C_GetAttributeValue: %s", tok->label,
+            token_rv_text(rv));
+        return -1;
+    }
+    /* v2.20 tokens report the needed length of a value that did not fit. */
+    for (CK_ULONG i = 0; i < n; i++)
+        if (a[i].ulValueLen > cap[i])
+            a[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
+    return 0;
+}
+
 bool
 tok_have_mechanism(struct token *tok, CK_MECHANISM_TYPE mech, CK_MECHANISM_INFO *info)
 {
@@ -304,6 +377,36 @@ list_candidates(char *buf, size_t cap, struct candidate *c, size_t n)
         strcpy(buf + cap - 4, "...");
 }
 
+/*
+ * Does the URI name a module (library-description, library-manufacturer,
+ * library-version)?  Only then is C_GetInfo worth a call.
+ */
+static bool
+uri_names_module(P11KitUri *uri)
+{
+    P11KitUri *any = p11_kit_uri_new();    /* what p11-kit keeps for "not given" */
+    bool named = uri == NULL || any == NULL ||
+        memcmp(p11_kit_uri_get_module_info(uri), p11_kit_uri_get_module_info(any),
+            sizeof(CK_INFO)) != 0;
+    p11_kit_uri_free(any);
+    return uri != NULL && named;
+}
+
+/* Does the slot match the URI's slot-description/-manufacturer?  C_GetSlotInfo only then. */
+static bool
+slot_matches(CK_FUNCTION_LIST *mod, CK_SLOT_ID slot, P11KitUri *uri)
+{
+    P11KitUri *any = p11_kit_uri_new();    /* what p11-kit keeps for "not given" */
+    CK_SLOT_INFO sinfo;
+    bool named = any == NULL || memcmp(p11_kit_uri_get_slot_info(uri),
+        p11_kit_uri_get_slot_info(any), sizeof(CK_SLOT_INFO)) != 0;
+
+    p11_kit_uri_free(any);
+    if (!named)
+        return true;
+    return mod->C_GetSlotInfo(slot, &sinfo) == CKR_OK && p11_kit_uri_match_slot_info(uri, &sinfo);
+}
+
 static int
 collect_tokens(CK_FUNCTION_LIST **mods, P11KitUri *uri, struct candidate *all,
     size_t *nall, struct candidate *match, size_t *nmatch)
@@ -311,27 +414,29 @@ collect_tokens(CK_FUNCTION_LIST **mods, P11KitUri *uri, struct candidate *all,
     *nall = *nmatch = 0;
     for (size_t m = 0; mods[m] != NULL; m++) {
         CK_INFO minfo;
-        CK_SLOT_ID slots[64];
-        CK_ULONG nslots = 64;
-        bool module_ok;
+        CK_SLOT_ID *slots;
+        CK_ULONG nslots;
+        bool module_ok = true;
 
-        if (mods[m]->C_GetInfo(&minfo) != CKR_OK)
-            continue;
-        module_ok = uri == NULL || p11_kit_uri_match_module_info(uri, &minfo);
-        if (mods[m]->C_GetSlotList(CK_TRUE, slots, &nslots) != CKR_OK)
+        if (uri_names_module(uri)) {
+            if (mods[m]->C_GetInfo(&minfo) != CKR_OK)
+                continue;
+            module_ok = p11_kit_uri_match_module_info(uri, &minfo);
+        }
+        if (tok_slot_list(mods[m], &slots, &nslots) == -1)
             continue;
         for (CK_ULONG s = 0; s < nslots; s++) {
             CK_TOKEN_INFO tinfo;
-            CK_SLOT_INFO sinfo;
-            if (mods[m]->C_GetTokenInfo(slots[s], &tinfo) != CKR_OK ||
-                mods[m]->C_GetSlotInfo(slots[s], &sinfo) != CKR_OK)
+            if (mods[m]->C_GetTokenInfo(slots[s], &tinfo) != CKR_OK)
                 continue;
+            tok_clean_info(&tinfo);
             if (*nall < MAX_CANDIDATES)
                 all[(*nall)++] = (struct candidate){ mods[m], slots[s], tinfo };
             if (module_ok && uri != NULL && p11_kit_uri_match_token_info(uri, &tinfo) &&
-                p11_kit_uri_match_slot_info(uri, &sinfo) && *nmatch < MAX_CANDIDATES)
+                slot_matches(mods[m], slots[s], uri) && *nmatch < MAX_CANDIDATES)
                 match[(*nmatch)++] = (struct candidate){ mods[m], slots[s], tinfo };
         }
+        free(slots);
     }
     return 0;
 }
@@ -353,6 +458,12 @@ token_open(const struct token_opts *opts, struct token **out)
     char *shown = uri_redact(opts->uri);
 
     *out = NULL;
+    /*
+     * A remote module (p11-kit-client.so: a network HSM) writes to a socket
+     * the server may have closed: that must be a CK_RV the caller reports
+     * (exit 1), not a SIGPIPE that kills the run without a word.
+     */
+    (void)signal(SIGPIPE, SIG_IGN);
     if (opts->uri == NULL || strncmp(opts->uri, "pkcs11:", 7) != 0) {
         err_input("E_URI", "token URI %s: not a pkcs11: URI", opts->uri ? shown : "(none)");
         free(shown);
@@ -394,12 +505,7 @@ token_open(const struct token_opts *opts, struct token **out)
     tok->info = match[0].info;
     tok_padded(tok->label, tok->info.label, sizeof(tok->info.label));
     tok_padded(tok->serial, tok->info.serialNumber, sizeof(tok->info.serialNumber));
-    {
-        char manu[33], model[17];
-        tok_padded(manu, tok->info.manufacturerID, sizeof(tok->info.manufacturerID));
-        tok_padded(model, tok->info.model, sizeof(tok->info.model));
-        tok->family = tokenfam_match(manu, model);
-    }
+    tok->family = tok_family(tok->fn, &tok->info);
     if ((tok->uri = tok_format_uri(&tok->info)) == NULL) {
         err_runtime("E_NOMEM", "out of memory");
         goto fail;
@@ -465,8 +571,7 @@ token_close(struct token *tok)
 {
     if (tok == NULL)
         return;
-    if (tok->logged_in)
-        tok->fn->C_Logout(tok->session);
+    /* No C_Logout: closing the last session ends the login (PKCS#11 v2.40 §5.6). */
     if (tok->have_session)
         tok->fn->C_CloseSession(tok->session);
     tok_modules_free(tok->modules);
@@ -530,16 +635,9 @@ token_login(struct token *tok, const struct token_opts *opts, P11KitUri *uri)
     int r;
 
     /*
-     * A remote module (p11-kit-client.so: a network HSM) writes to a socket
-     * the server may have closed: that must be a CK_RV the caller reports
-     * (exit 1), not a SIGPIPE that kills the run without a word.
+     * The flags read when the token was selected, a moment ago, are fresh
+     * enough: a second C_GetTokenInfo would only repeat them.
      */
-    (void)signal(SIGPIPE, SIG_IGN);
-    /* Fresh flags: the counters may have changed since enumeration. */
-    if ((rv = tok->fn->C_GetTokenInfo(tok->slot, &tok->info)) != CKR_OK) {
-        err_runtime("E_TOKEN", "token %s: C_GetTokenInfo: %s", tok->label, token_rv_text(rv));
-        return -1;
-    }
     if (!(tok->info.flags & CKF_LOGIN_REQUIRED))
         return 0;
     if (token_login_precheck(tok->info.flags, opts->allow_final_try, tok->label) == -1)

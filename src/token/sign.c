@@ -43,6 +43,7 @@ token_sign(struct token *tok, const struct token_key *key, const char *digest,
     CK_MECHANISM mech = { 0, NULL, 0 };
     CK_ULONG outlen = 0;
     uint8_t *out = NULL;
+    bool initialised = false;
     CK_RV rv;
 
     *sig = NULL;
@@ -56,8 +57,12 @@ token_sign(struct token *tok, const struct token_key *key, const char *digest,
         CK_MECHANISM_TYPE combined = md == EVP_sha256() ? CKM_SHA256_RSA_PKCS
             : md == EVP_sha384() ? CKM_SHA384_RSA_PKCS : CKM_SHA512_RSA_PKCS;
         expect = (size_t)EVP_PKEY_get_size(key->pkey);
-        if (tok_have_mechanism(tok, combined, NULL)) {
-            mech.mechanism = combined;
+        /* Try the combined mechanism: a token without it says so in C_SignInit. */
+        mech.mechanism = combined;
+        if ((rv = tok->fn->C_SignInit(tok->session, &mech, key->priv)) == CKR_OK) {
+            initialised = true;
+        } else if (rv != CKR_MECHANISM_INVALID) {
+            goto pkcs11;
         } else {
             /* Hash on the host and let the token pad and sign the DigestInfo. */
             const uint8_t *prefix = md == EVP_sha256() ? di_sha256
@@ -88,7 +93,7 @@ token_sign(struct token *tok, const struct token_key *key, const char *digest,
             key->type_name);
         return -1;
     }
-    if ((rv = tok->fn->C_SignInit(tok->session, &mech, key->priv)) != CKR_OK)
+    if (!initialised && (rv = tok->fn->C_SignInit(tok->session, &mech, key->priv)) != CKR_OK)
         goto pkcs11;
     if (key->always_auth) {
         /* A key that wants the PIN again for every signature (PIV 9c). */

@@ -46,6 +46,7 @@ struct token_key {
     char *uri;
     char spki_sha256[65];
     bool always_auth;
+    bool generated;               /* the handle came from C_GenerateKeyPair */
 };
 
 /* ---- session.c ------------------------------------------------------------ */
@@ -85,10 +86,73 @@ long tok_find_objects(struct token *tok, CK_ATTRIBUTE *tmpl, CK_ULONG n,
  */
 int tok_get_attr(struct token *tok, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type,
     uint8_t **out, size_t *outlen);
+/* The most attributes tok_get_attrs() reads in one call. */
+#define TOK_MAX_BATCH 12
+/*
+ * Read several attributes in one C_GetAttributeValue into the caller's
+ * buffers (ulValueLen: capacity).  As PKCS#11 v2.40 §5.7 says, an attribute
+ * the object lacks, keeps sensitive or that does not fit comes back with
+ * ulValueLen CK_UNAVAILABLE_INFORMATION and the others are still filled.
+ * SoftHSM 2.6 leaves ulValueLen unchanged for an empty value: a length equal
+ * to the capacity is ambiguous, read such a value alone (tok_get_attr()).
+ * 0 (check each ulValueLen), or -1 after reporting.
+ */
+int tok_get_attrs(struct token *tok, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE *a, CK_ULONG n);
 /* Does the token's slot offer `mech`?  Its info in *info when not NULL. */
 bool tok_have_mechanism(struct token *tok, CK_MECHANISM_TYPE mech, CK_MECHANISM_INFO *info);
 
+/* ---- modinfo.c ------------------------------------------------------------ */
+
+/* The module's present slots, as many as it has.  0 and *out (caller frees), or -1. */
+int tok_slot_list(CK_FUNCTION_LIST *fn, CK_SLOT_ID **out, CK_ULONG *n);
+/* The slot's mechanisms, as many as it has.  0 and *out (caller frees), or -1. */
+int tok_mechanism_list(CK_FUNCTION_LIST *fn, CK_SLOT_ID slot, CK_MECHANISM_TYPE **out,
+    CK_ULONG *n);
+/* Turn trailing NULs of the padded text fields into blanks, in place. */
+void tok_clean_info(CK_TOKEN_INFO *ti);
+/* The family (a tokens/ profile) of this module's token, or NULL; borrowed. */
+const struct token_family *tok_family(CK_FUNCTION_LIST *fn, const CK_TOKEN_INFO *ti);
+/* Does the family list `type` ("ec:p521") in keytypes?  True without a family or list. */
+bool tok_family_offers(const struct token_family *f, const char *type);
+
 /* ---- key.c ---------------------------------------------------------------- */
+
+/* Buffer size for one public value (an RSA modulus up to 8 192 bits, a point). */
+#define TOK_PUBVAL_MAX 1040
+
+/*
+ * Build key->pkey and its type from the public values: modulus and exponent
+ * for CKK_RSA, CKA_EC_PARAMS and CKA_EC_POINT for CKK_EC/CKK_EC_EDWARDS.
+ * 0, or -1 after reporting (malformed or unsupported).
+ */
+int tok_set_public(struct token *tok, struct token_key *key, CK_KEY_TYPE kt, const uint8_t *a,
+    size_t alen, const uint8_t *b, size_t blen);
+
+/* A pair just generated, as keygen.c knows it (everything borrowed). */
+struct tok_pair {
+    CK_OBJECT_HANDLE priv, pub;
+    const char *label;
+    const uint8_t *id;
+    size_t idlen;
+    CK_KEY_TYPE kt;
+    bool always_auth;
+    /* the public values when already read (RSA, from the private key), else lengths 0 */
+    const uint8_t *a, *b;
+    size_t alen, blen;
+};
+/*
+ * The key for a pair keygen.c made, from the handles C_GenerateKeyPair
+ * returned: no search, and the public key object read only when the
+ * values are not in *p.  0 and *out, or -1 after reporting.
+ */
+int tok_key_generated(struct token *tok, const struct tok_pair *p, struct token_key **out);
+
+/* The protection flags' template (CKA_SENSITIVE ... CKA_LOCAL) into v[5], a[5]. */
+#define TOK_NFLAGS 8
+void tok_flags_template(CK_BBOOL v[TOK_NFLAGS], CK_ATTRIBUTE a[TOK_NFLAGS]);
+/* The flags from a template read by tok_get_attrs(); unreported counts as unsafe. */
+void tok_flags_eval(const CK_ATTRIBUTE a[TOK_NFLAGS], const CK_BBOOL v[TOK_NFLAGS],
+    struct token_key_flags *out);
 
 /*
  * Complete a key from its private key handle: attributes, the public key
@@ -108,7 +172,7 @@ int tok_finish_key(struct token *tok, struct token_key *key);
  */
 struct keygen_template {
     CK_MECHANISM mech;
-    CK_ATTRIBUTE pub[11], priv[12];
+    CK_ATTRIBUTE pub[9], priv[12];
     CK_ULONG npub, npriv;
     /* storage the attributes point into */
     CK_BBOOL yes, no;
@@ -123,7 +187,7 @@ CK_MECHANISM_TYPE keygen_mechanism(const struct keytype *type);
 
 /*
  * Fill *t for a pair of `type` with this label and CKA_ID: public half on
- * the token, not private, verify only; private half token, private,
+ * the token, not private, no usage flags (the token's defaults); private half token, private,
  * sensitive, not extractable, sign only.  Pure: no I/O.
  */
 void keygen_template(const struct keytype *type, const char *label, const uint8_t *id,

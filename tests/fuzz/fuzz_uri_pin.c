@@ -7,8 +7,8 @@
  * first bytes double as a PIN file mode for pin_file_mode_ok(), whose rule
  * is checked against its definition.  Built and run by scripts/fuzz with
  * ASan, UBSan and LSan.  With -DFUZZ_REDACT_CHECK (FUZZ_REDACT_CHECK=1
- * scripts/fuzz) a pin-value that survives uri_redact() is a finding (issue
- * 11, finding 1; on once uri_redact parses).
+ * scripts/fuzz, as scripts/test runs it) a PIN that p11-kit still reads in
+ * uri_redact()'s output is a finding (issue 11, finding 1).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -46,9 +46,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (pin->len != strlen(v) || strcmp(pin->value, v) != 0))
             abort();
 #ifdef FUZZ_REDACT_CHECK
-        if (v != NULL && strlen(v) >= 8 && strstr(s, "(hidden)") == NULL &&
-            strstr(shown, v) != NULL)
-            abort();
+        /*
+         * What p11-kit would read as the PIN in the printed text is hidden:
+         * parse the redacted URI the way the module registry does.
+         */
+        P11KitUri *again = p11_kit_uri_new();
+        if (again != NULL &&
+            p11_kit_uri_parse(shown, P11_KIT_URI_FOR_ANY, again) == P11_KIT_URI_OK) {
+            const char *pv = p11_kit_uri_get_pin_value(again);
+            const char *ps = p11_kit_uri_get_pin_source(again);
+            if ((pv != NULL && strcmp(pv, "(hidden)") != 0) ||
+                (ps != NULL && strcmp(ps, "(hidden)") != 0))
+                abort();
+        }
+        p11_kit_uri_free(again);
 #endif
         (void)p11_kit_uri_get_pin_source(uri);
     }

@@ -74,6 +74,16 @@ check "the deploy hook ran once, without the PIN" bash -c \
 check "the order state is gone after success" test ! -e "$T/state/acme-order.url"
 check "the account URL is kept in the state dir" grep -q '^https://127.0.0.1' "$T/state/acme-account.url"
 
+# -- http-listen = :PORT (no host): the responder listens on all addresses (issue 11, finding 9)
+acme_profile "$T/any.ini" edge-any ec:p256 http-01
+ini_set "$T/any.ini" ca http-listen ":$PEBBLE_HTTP_PORT"
+mkdir -p "$T/o-any"
+for f in cert chain fullchain; do ini_set "$T/any.ini" output "$f" "$T/o-any/$f.pem"; done
+ini_set "$T/any.ini" hooks deploy -
+run enroll --profile "$T/any.ini"
+expect_rc 0 "http-listen = :PORT is accepted and answers the CA"
+check "http-listen = :PORT: the leaf is written" verifies "$T/o-any/cert.pem"
+
 # -- dns-01 through a hook, RSA certificate key, the same account ----------------
 acme_profile "$T/rsa.ini" edge-rsa rsa:2048 dns-01
 run enroll --profile "$T/rsa.ini"
@@ -194,5 +204,21 @@ acme_profile "$T/nonce.ini" edge-nonce ec:p256 http-01
 run enroll --profile "$T/nonce.ini"
 expect_rc 0 "PEBBLE_WFE_NONCEREJECT=50: enrollment still succeeds"
 check "badNonce: the leaf verifies" verifies "$T/o/cert.pem"
+
+# -- issue 12: few requests, one connection (Pebble validating at once, no nonce rejected) --
+PEBBLE_VA_ALWAYS_VALID=1 start_ca fast --nonce-reject 0 --authz-reuse 0
+rm -f "$T/state/acme-account.url"
+acme_profile "$T/fast1.ini" edge-fast1 ec:p256 http-01
+run enroll --profile "$T/fast1.ini"
+expect_rc 0 "fast CA: the first enrollment creates the account"
+acme_profile "$T/fast2.ini" edge-fast2 ec:p256 http-01
+run -v enroll --profile "$T/fast2.ini"
+expect_rc 0 "fast CA: a second enrollment with the existing account"
+expect_no_err "account: created" "fast CA: the saved account URL is used"
+expect_no_err "account: found" "fast CA: no account lookup"
+nreq=$(sed -n 's/.*acme: \([0-9]*\) HTTP requests\{0,1\} over \([0-9]*\) connection.*/\1 \2/p' "$T/err")
+echo "# second enrollment, 4 names: ${nreq:-?} (requests, connections)"; grep -E "waiting|HTTP requests" "$T/err" | sed "s/^/#   /"
+check "fast CA: at most 16 HTTP requests over 1 connection (${nreq:-none})" bash -c \
+  'set -- $1; [ -n "$1" ] && [ "$1" -le 16 ] && [ "$2" -eq 1 ]' _ "$nreq"
 
 finish

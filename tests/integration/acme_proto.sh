@@ -187,6 +187,16 @@ expect_err "killed after" "hanging hook: killed"
 check "hanging hook: stopped within the deadline (${ms} ms)" test "$ms" -lt 5000
 check "hanging hook: remove still ran" grep -q '^remove ' "$HOOK_LOG"
 
+# --- [ca] dns-wait: the propagation wait is not counted in the run's deadline --
+: > "$HOOK_LOG"
+start=$(date +%s%N)
+drive st5c --timeout 2 --dns-wait 3 --challenge dns-01 --dns-hook "$T/hook-ok" sip.contoso.com
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+expect_rc 0 "dns-wait 3 s within a 2 s deadline: issued"
+expect_err "dns-01: waiting 3 s for the records to propagate" "dns-wait: the wait is announced"
+check "dns-wait: the run waited (${ms} ms)" test "$ms" -ge 3000
+check "dns-wait: remove ran after it" grep -q '^remove ' "$HOOK_LOG"
+
 # --- interrupted after the order was created: the rerun resumes it ----------
 : > "$HOOK_LOG"
 drive st6 --challenge dns-01 --dns-hook "$T/hook-kill" sip.contoso.com contoso.com

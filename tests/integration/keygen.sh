@@ -55,7 +55,7 @@ expect_out "id           0a0b0c" "keygen --id is used"
 before=$(ptool --list-objects 2>/dev/null | grep -c 'Object;')
 run keygen --token "$TOKEN" --label with-id --type ec:p256
 expect_rc 1 "duplicate label"
-expect_err "already has an object labelled with-id" "duplicate label message"
+expect_err "already has a key labelled with-id" "duplicate label message"
 run keygen --token "$TOKEN" --label fresh --id 0A:0B:0C --type ec:p256
 expect_rc 1 "duplicate id"
 expect_err "already has an object with id 0a0b0c" "duplicate id message"
@@ -196,8 +196,11 @@ expect_no_err "broken" "broken module is quiet without -v"
 # as root).
 runner=("${asuser[@]}")
 [ "$(id -u)" -eq 0 ] || runner=(env)
+# script(1) reads a FIFO that stays open and silent: with </dev/null it would
+# pass an end-of-file to the pty and p11enroll would leave its prompt at once.
+mkfifo "$T/hold"; exec 7<>"$T/hold"
 "${runner[@]}" script -qfec "env -u P11ENROLL_PIN '$P11ENROLL' keys --token '$TOKEN' --module '$SOFTHSM_MODULE'" /dev/null \
-  </dev/null >/dev/null 2>&1 &
+  <"$T/hold" >/dev/null 2>&1 &
 spid=$!
 pid=
 for _ in $(seq 1 100); do
@@ -214,6 +217,7 @@ check "it runs as a user other than root (uid ${uid:-?})" test "${uid:-0}" -ne 0
 check "it is not dumpable: /proc/$pid is root's, not uid ${uid:-?}'s" \
   test "$(stat -c %u "/proc/${pid:-0}/status" 2>/dev/null)" = 0
 [ -n "$pid" ] && kill "$pid" 2>/dev/null
+exec 7>&-
 wait "$spid" 2>/dev/null
 
 # -- lookup cost does not grow with the number of objects ---------------------

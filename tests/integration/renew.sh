@@ -131,10 +131,12 @@ snapshot() { ptool --list-objects | grep -E 'label|ID' | sort; }
 run renew
 expect_rc 2 "renew without --profile"
 expect_err "--profile is required" "renew without --profile says why"
-cp "$P" "$T/manual.ini"; ini_set "$T/manual.ini" ca type manual
+# [ca] type = manual renews since issue 14 (renew_manual.sh); without a state dir it is
+# still a profile error that changes nothing.
+cp "$P" "$T/manual.ini"; ini_set "$T/manual.ini" ca type manual; ini_set "$T/manual.ini" output state-dir -
 run renew --profile "$T/manual.ini"
-expect_rc 2 "renew with [ca] type = manual"
-expect_err "renew needs [ca] type = acme" "manual CA: says why"
+expect_rc 2 "renew with [ca] type = manual and no state dir"
+expect_err "renew needs [output] state-dir" "manual CA: says why"
 run renew --profile "$P" --bogus
 expect_rc 2 "renew with an unknown option"
 
@@ -532,17 +534,39 @@ check "failing hook: ran once when fixed" test "$(hooks)" = $((h0 + 1))
 check "failing hook: invariants" invariants
 
 # -- ACME Renewal Information: Pebble 2.4.0 has none, so a stand-in directory -------------------
-# (Pebble's listener certificate) serves renewalInfo and records the CertID asked for.
+# (Pebble's listener certificate) serves renewalInfo and records the CertID asked for, and
+# the payload of newOrder, which it then refuses.
 cat >"$T/ari.py" <<'PYEOF'
-import http.server, json, ssl, sys
+import base64, http.server, json, ssl, sys
 port, cert, key, window, log = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a): pass
+    def reply(self, code, body, ctype="application/json", extra=()):
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Replay-Nonce", "bm9uY2Vub25jZQ")
+        for k, v in extra: self.send_header(k, v)
+        self.end_headers(); self.wfile.write(data)
+    def do_HEAD(self):
+        self.send_response(200); self.send_header("Replay-Nonce", "bm9uY2Vub25jZQ"); self.end_headers()
+    def do_POST(self):
+        # newAccount finds the account; newOrder records its payload, then refuses.
+        jws = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        p = jws["payload"]
+        payload = json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)) or b"{}")
+        if self.path == "/a":
+            return self.reply(200, {"status": "valid"}, extra=[("Location", "https://127.0.0.1:%d/acct/1" % port)])
+        if self.path == "/o":
+            open(log + ".orders", "a").write("replaces=%s\n" % payload.get("replaces", "-"))
+        self.reply(403, {"type": "urn:ietf:params:acme:error:unauthorized", "detail": "stand-in"},
+                   "application/problem+json")
     def do_GET(self):
         base = "https://127.0.0.1:%d" % port
         if self.path == "/dir":
-            body = {"newNonce": base + "/n", "newAccount": base + "/a", "newOrder": base + "/o",
-                    "renewalInfo": base + "/ari"}
+            body = {"newNonce": base + "/n", "newAccount": base + "/a", "newOrder": base + "/o"}
+            if window != "-":
+                body["renewalInfo"] = base + "/ari"
         elif self.path.startswith("/ari/"):
             open(log, "a").write(self.path[5:] + "\n")
             s, e = window.split(",")
@@ -559,7 +583,7 @@ srv = http.server.HTTPServer(("127.0.0.1", port), H)
 srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
 srv.serve_forever()
 PYEOF
-ari_start() { # ari_start START,END
+ari_start() { # ari_start START,END (or - for a directory without renewalInfo)
   ARIPORT=$(free_port)
   python3 "$T/ari.py" "$ARIPORT" "$T/ca/listener.pem" "$T/ca/listener.key" "$1" "$T/ari.log" &
   ARIPID=$!
@@ -612,6 +636,35 @@ renew
 expect_rc 3 "ARI: a malformed cached window: renew still works (not due)"
 check "ARI: the bad cache entry is gone from the state" bash -c 'jq -e "(.ari // {}) | (.start // 0) >= 0" "$1" >/dev/null' _ "$T/state/renew.json"
 check "ARI: token unchanged" test "$(snapshot)" = "$before"
+# ARI cannot be fetched (the CA is down): one warning that names the cause, no error line
+# before it, no "(ARI0)" (issue 11, finding 9); renew-before decides.
+ini_set "$P" ca directory "https://127.0.0.1:$(free_port)/dir"
+renew --dry-run
+expect_rc 3 "ARI unreachable: renew-before decides (not due)"
+check "ARI unreachable: one warning line with the cause" bash -c \
+  '[ "$(grep -c "127.0.0.1" "$1")" = 1 ] && grep -q "renewal information (ARI): .*127.0.0.1.*; using renew-before" "$1"' _ "$T/err"
+expect_no_err "ARI0" "ARI unreachable: no \"(ARI0)\""
+ini_set "$P" ca directory "$PEBBLE_DIRECTORY"
+
+# The renewal's newOrder names the certificate it replaces (RFC 9773 §5), only when
+# the CA offers ARI; refused, it is asked again without (the stand-in refuses every
+# order), and Pebble then completes the renewal.
+: >"$T/ari.log.orders"
+ari_start "2000-01-01T00:00:00Z,2000-01-02T00:00:00Z"
+renew
+expect_rc 1 "replaces: the stand-in refuses the order"
+check "replaces: newOrder carried the old certificate's CertID" test "$(sed -n 1p "$T/ari.log.orders")" = "replaces=$certid"
+check "replaces: refused, the order is asked again without it" test "$(sed -n 2p "$T/ari.log.orders")" = "replaces=-"
+expect_err "ordering without \"replaces\"" "replaces: the refusal is a warning"
+ari_stop
+ari_start -
+renew --force
+expect_rc 1 "replaces: without renewalInfo, the stand-in refuses the order"
+check "replaces: without ARI, one newOrder and no replaces" test "$(sed -n '3,$p' "$T/ari.log.orders")" = "replaces=-"
+ari_stop
+renew
+expect_rc 0 "replaces: Pebble completes the pending renewal"
+check "replaces: invariants" invariants
 
 # -- a token that refuses to change labels ------------------------------------------------------------
 if [ -n "$LABEL_LOCK_MODULE" ] && [ -f "$LABEL_LOCK_MODULE" ]; then

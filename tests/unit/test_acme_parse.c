@@ -590,3 +590,22 @@ Test(responder, refuses_bad_setup)
     else
         cr_assert_eq(err_exit_code(), EXIT_RUNTIME, "[::1]:0 is a valid address");
 }
+
+/* ---- the newOrder payload (RFC 8555 §7.4, RFC 9773 §5) ------------------ */
+
+Test(order_payload, identifiers_then_replaces)
+{
+    const char *names[] = { "webcon.contoso.com", "sip.contoso.com" };
+    char *p = acme_order_payload(names, 2, NULL);
+
+    cr_assert_not_null(p);
+    cr_expect_str_eq(p, "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"webcon.contoso.com\"},"
+        "{\"type\":\"dns\",\"value\":\"sip.contoso.com\"}]}");
+    cr_expect_null(strstr(p, "replaces"), "no ARI: no replaces");
+    free(p);
+    p = acme_order_payload(names, 1, "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE");
+    cr_assert_not_null(p);
+    cr_expect_str_eq(p, "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"webcon.contoso.com\"}],"
+        "\"replaces\":\"aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE\"}");
+    free(p);
+}

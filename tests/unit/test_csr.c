@@ -266,3 +266,92 @@ Test(build, refuses_an_unknown_digest)
     signer_clear(&s);
     EVP_PKEY_free(key);
 }
+
+/*
+ * A self-signed certificate valid from now+nb to now+na seconds, with the
+ * given extensions (config strings, NULL: absent), for cert_usable().
+ */
+static X509 *
+make_usable(EVP_PKEY *key, long nb, long na, const char *bc, const char *ku, const char *eku)
+{
+    X509 *x = make_cert(key, "a.example.com", "DNS:a.example.com", NULL, NULL);
+    const struct { int nid; const char *v; } ext[] = {
+        { NID_basic_constraints, bc }, { NID_key_usage, ku }, { NID_ext_key_usage, eku },
+    };
+    X509V3_CTX ctx;
+
+    X509_gmtime_adj(X509_getm_notBefore(x), nb);
+    X509_gmtime_adj(X509_getm_notAfter(x), na);
+    X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+    for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+        if (ext[i].v == NULL)
+            continue;
+        X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &ctx, ext[i].nid, ext[i].v);
+        cr_assert_not_null(e, "extension %s", ext[i].v);
+        X509_add_ext(x, e, -1);
+        X509_EXTENSION_free(e);
+    }
+    X509_sign(x, key, EVP_sha256());
+    return x;
+}
+
+/* cert_usable() at now with serverAuth required; the reason when refused. */
+static int
+usable(X509 *x, const char *const *eku, size_t neku, char *why)
+{
+    why[0] = '\0';
+    return cert_usable(x, eku, neku, time(NULL), why, 200);
+}
+
+Test(usable, validity_with_clock_skew_allowance)
+{
+    static const char *const sa[] = { "serverAuth" };
+    EVP_PKEY *k = ec_key();
+    char why[200];
+    struct { long nb, na; int rc; const char *why; } cases[] = {
+        { -60, 3600, 0, "" },                                   /* valid now */
+        { CERT_SKEW_S / 2, 3600, 0, "" },                       /* CA clock a bit ahead */
+        { CERT_SKEW_S + 120, 3600, -1, "not valid yet" },       /* beyond the allowance */
+        { 365L * 86400, 400L * 86400, -1, "not valid yet" },    /* next year */
+        { -86400 * 60, -86400, -1, "has expired" },             /* the past */
+        { -3600, -1, -1, "has expired" },                       /* just expired */
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        X509 *x = make_usable(k, cases[i].nb, cases[i].na, "critical,CA:FALSE", NULL,
+            "serverAuth");
+        cr_expect_eq(usable(x, sa, 1, why), cases[i].rc, "case %zu: %s", i, why);
+        cr_expect(strstr(why, cases[i].why) != NULL, "case %zu: %s", i, why);
+        X509_free(x);
+    }
+    EVP_PKEY_free(k);
+}
+
+Test(usable, ca_keycertsign_and_ekus)
+{
+    static const char *const sa[] = { "serverAuth" }, *const both[] = { "serverAuth",
+        "clientAuth" };
+    EVP_PKEY *k = ec_key();
+    char why[200];
+    struct { const char *bc, *ku, *eku; const char *const *want; size_t n; int rc;
+        const char *why; } cases[] = {
+        { "critical,CA:FALSE", "critical,digitalSignature", "serverAuth", sa, 1, 0, "" },
+        { NULL, NULL, "serverAuth,clientAuth", both, 2, 0, "" },      /* no basicConstraints */
+        { "critical,CA:TRUE", NULL, "serverAuth", sa, 1, -1, "CA certificate" },
+        { NULL, "critical,keyCertSign,digitalSignature", "serverAuth", sa, 1, -1,
+            "keyCertSign" },
+        { NULL, NULL, "clientAuth", sa, 1, -1, "serverAuth" },
+        { NULL, NULL, "serverAuth", both, 2, -1, "clientAuth" },
+        { NULL, NULL, NULL, sa, 1, -1, "serverAuth" },                /* no EKU at all */
+        { NULL, NULL, NULL, NULL, 0, 0, "" },                         /* no plan: no EKU asked */
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        X509 *x = make_usable(k, -60, 3600, cases[i].bc, cases[i].ku, cases[i].eku);
+        cr_expect_eq(usable(x, cases[i].want, cases[i].n, why), cases[i].rc, "case %zu: %s", i,
+            why);
+        cr_expect(strstr(why, cases[i].why) != NULL, "case %zu: %s", i, why);
+        X509_free(x);
+    }
+    EVP_PKEY_free(k);
+}

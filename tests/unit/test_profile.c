@@ -306,6 +306,10 @@ Test(values, enumerations)
     BAD("[edge]\nclient-auth = Yes\n", "E_PROFILE_VALUE", 2, "client-auth");
     BAD("[edge]\nsplit-av = 1\n", "E_PROFILE_VALUE", 2, "split-av");
     BAD("[renewal]\nrotate = on\n", "E_PROFILE_VALUE", 2, "rotate");
+    /* Issue 11 finding 7: [ca] allow-origins takes https origins only. */
+    BAD("[ca]\nallow-origins = https://a.example:8443, http://b.example\n", "E_PROFILE_VALUE", 2,
+        "'http://b.example' is not an https origin");
+    BAD("[ca]\nallow-origins = https://a.example/acme\n", "E_PROFILE_VALUE", 2, "allow-origins");
     BAD("[csr]\nhash = sha1\n", "E_PROFILE_VALUE", 2, "sha256, sha384, sha512");
     BAD("[ca]\ntype = est\n", "E_PROFILE_VALUE", 2, "acme, manual");
     BAD("[ca]\nchallenge = tls-alpn-01\n", "E_PROFILE_VALUE", 2, "http-01, dns-01");
@@ -354,6 +358,25 @@ Test(values, durations)
     cr_assert_eq(profile_bool("no", &v), 0);
     cr_assert_not(v);
     cr_assert_eq(profile_bool("YES", &v), -1);
+}
+
+Test(values, ca_times)
+{
+    BAD("[ca]\ntimeout = 0\n", "E_PROFILE_VALUE", 2, "[ca] timeout: '0' is not a time from 1 s");
+    BAD("[ca]\ntimeout = 2 min\n", "E_PROFILE_VALUE", 2, "[ca] timeout");
+    BAD("[ca]\ntimeout = 2d\n", "E_PROFILE_VALUE", 2, "to 1 day");
+    BAD("[ca]\ndns-wait = -5\n", "E_PROFILE_VALUE", 2, "[ca] dns-wait: '-5' is not a time from 0");
+
+    static const struct { const char *v; int rc; uint64_t secs; } cases[] = {
+        { "15", 0, 15 }, { "2m", 0, 120 }, { "0", 0, 0 }, { "86400", 0, 86400 },
+        { "86401", -1, 0 }, { "", -1, 0 }, { NULL, -1, 0 },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint64_t s = 0;
+        cr_assert_eq(profile_seconds(cases[i].v, &s), cases[i].rc, "%s", cases[i].v);
+        if (cases[i].rc == 0)
+            cr_assert_eq(s, cases[i].secs, "%s", cases[i].v);
+    }
 }
 
 Test(profile, unreadable_file)
