@@ -28,4 +28,11 @@ struct acme_client *acme_enroll_client(struct enroll *e);
  */
 int acme_enroll_run(struct enroll *e, const char *stage_fullchain, struct enroll_result *res);
 
+/*
+ * The label of the ACME account key: the object= of [ca] account-key (which
+ * must name the profile's open token), or the default.  0 and *label
+ * (caller frees), or -1 after reporting.
+ */
+int acme_account_label(struct enroll *e, char **label);
+
 #endif

@@ -19,6 +19,7 @@ int cmd_import(int argc, char **argv);
 int cmd_enroll(int argc, char **argv);
 int cmd_renew(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_repair(int argc, char **argv);
 
 struct token_opts;
 

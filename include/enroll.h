@@ -67,6 +67,19 @@ enum enroll_key_mode {
  */
 int enroll_key(struct enroll *e, enum enroll_key_mode mode);
 
+/*
+ * token_keygen() with a fresh random CKA_ID journalled first in
+ * <state-dir>/keygen.journal (without a writable state dir: none), removed once
+ * the pair is whole.  A run killed inside C_GenerateKeyPair (a torn token
+ * may keep half a pair) leaves the journal: enroll_keygen_recover() then
+ * destroys every object with that id.  0 and *out, or -1 after reporting.
+ */
+int enroll_keygen(struct enroll *e, const struct keytype *type, const char *label,
+    struct token_key **out);
+
+/* Clean up after a key generation the journal says was interrupted.  0 or -1. */
+int enroll_keygen_recover(struct enroll *e);
+
 /* Build the CSR from the plan and sign it on the token. */
 int enroll_csr(struct enroll *e, X509_REQ **out);
 
@@ -122,6 +135,31 @@ char *enroll_csr_path(const struct enroll *e);
 
 /* Build the CSR for e->key, sign it on the token and write it (PEM, 0644) to path.  0 or -1. */
 int enroll_write_csr(struct enroll *e, const char *path);
+
+/*
+ * Remove the temp files a killed run left next to the [output] files and
+ * in the state dir (file_clean_tmp()), those changed before `locked`, the
+ * time the caller took the profile's lock.  Warnings only.
+ */
+struct timespec;
+void enroll_clean_tmp(const struct enroll *e, const struct timespec *locked);
+
+/*
+ * token_find_strays() on the open token with the profile's labels ([key]
+ * label and the ACME account key's) as p11enroll's own.  0 and *out
+ * (free()), or -1 after reporting.
+ */
+int enroll_find_strays(struct enroll *e, struct token_stray **out, size_t *n);
+
+/*
+ * With [output] state-dir, take the profile's lock (waiting) as renew does
+ * and remove the temp files a killed run left (enroll_clean_tmp()).
+ * Returns the lock descriptor (enroll_unlock()), -2 without a state dir,
+ * or -1 after reporting.
+ */
+int enroll_lock(struct enroll *e, const char *profile);
+/* Release enroll_lock()'s lock; any other value (-2, -1) is ignored. */
+void enroll_unlock(int fd);
 
 void enroll_free(struct enroll *e);
 

@@ -49,4 +49,15 @@ int file_prepare(const char *path, const void *buf, size_t len, unsigned mode, c
 int file_commit(char *tmp, const char *path);
 void file_abort(char *tmp);
 
+/*
+ * Remove the temp files write_file_atomic()/file_prepare() left in `dir`
+ * (".p11enroll-tmp.*", regular files only) that were last changed before
+ * `before`: a run killed between mkstemp and rename leaves one.  The
+ * caller holds the profile's lock and passes the time it took it, so a
+ * file of a live run is never touched.  Returns the number removed;
+ * failures are warnings (a leftover temp file harms nothing).
+ */
+struct timespec;
+int file_clean_tmp(const char *dir, const struct timespec *before);
+
 #endif

@@ -31,11 +31,13 @@ struct rotate {
     const struct renew_policy *pol;
     const char *label;              /* [key] label */
     time_t now;
-    char retired[256];              /* out: the label the old pair was retired under */
+    char *retired;                  /* out: the label the old pair was retired under, or
+                                       NULL (owned: freed by renew_ctx_free()) */
     /* [ca] type = manual (rotate_manual.h): */
     X509 *issued;                   /* in: the CA's certificate, or NULL (borrowed) */
     STACK_OF(X509) *issued_chain;   /* in: its chain, or NULL (borrowed) */
     bool waiting;                   /* out: the CSR is out; the order step waits for the CA */
+    bool regenerated;               /* the pending pair was made again in this run */
 };
 
 /*

@@ -175,6 +175,52 @@ int token_destroy_key(struct token *tok, struct token_key *key);
 int token_destroy_id(struct token *tok, const uint8_t *id, size_t idlen);
 
 /*
+ * Half a pair that a torn write left (SoftHSM's file backend is not
+ * crash-atomic): the private key with CKA_ID `id` whose public key object
+ * is gone or unreadable gets it back, rebuilt from the certificate stored
+ * with the id (after checking the private key's modulus or curve against
+ * it; the unreadable remains are destroyed first).  A whole pair is just
+ * loaded.  Returns 0 and *out, 1 when there is nothing to rebuild from (no
+ * single private key, no certificate, or one not for the key; nothing
+ * changed), -1 after reporting.
+ */
+int token_rebuild_public(struct token *tok, const uint8_t *id, size_t idlen,
+    struct token_key **out);
+
+/*
+ * Destroy every certificate, public key and private key with CKA_ID `id`,
+ * whole pair or not, private key last.  Only for an id p11enroll made
+ * itself (16 random bytes it journalled before the key existed): all
+ * objects carrying it are its own.  The number destroyed, or -1.
+ */
+int token_destroy_own_id(struct token *tok, const uint8_t *id, size_t idlen);
+
+/*
+ * An object nothing can use or ever find (what a creation or rewrite cut
+ * short by a kill leaves on a token that is not crash-atomic): its class
+ * cannot be read; a key or certificate with neither a label nor an id; or
+ * one labelled like p11enroll's objects (a label in `ours`, or that label
+ * followed by ".") but without an id, or such a certificate whose value
+ * does not parse.
+ */
+struct token_stray {
+    unsigned long handle;       /* valid in this session only */
+    const char *what;           /* "private key", "public key", "certificate", "object" */
+    const char *why;            /* static text */
+};
+
+/*
+ * List the strays on the token (`ours`: NULL-terminated labels p11enroll
+ * uses, may be NULL): 0 and *out (free()), *n entries; -1 after reporting.
+ * Reads public attributes only; changes nothing.
+ */
+int token_find_strays(struct token *tok, const char *const *ours, struct token_stray **out,
+    size_t *n);
+
+/* Destroy one stray found in this session.  0 or -1 after reporting. */
+int token_destroy_stray(struct token *tok, const struct token_stray *s);
+
+/*
  * Change the label of the key pair and its own certificates (as for
  * token_destroy_key).  All or nothing: on a failure the labels already
  * changed are put back.  0; -2 when the token refuses to change labels

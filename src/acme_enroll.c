@@ -28,6 +28,29 @@
 
 /* ---- the account key on the token ------------------------------------------ */
 
+int
+acme_account_label(struct enroll *e, char **label)
+{
+    const char *uri = e->prof->ca.account_key;
+    int r;
+
+    *label = NULL;
+    if (uri == NULL)
+        return (*label = strdup(DEFAULT_ACCOUNT_LABEL)) != NULL ? 0 : -1;
+    if ((r = token_matches_uri(e->tok, uri, label)) == -1)
+        return -1;
+    if (r == 0 || *label == NULL) {
+        char *shown = uri_redact(uri);
+        err_input("E_ACCOUNT_KEY", "%s: [ca] account-key %s must name an object "
+            "(object=) on the profile's token %s", e->prof->name, shown, token_label(e->tok));
+        free(shown);
+        free(*label);
+        *label = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 /*
  * The account key named by [ca] account-key (an object on the profile's
  * token), created on first use as EC P-256.  *key is freed by the caller
@@ -36,29 +59,18 @@
 static int
 account_key(struct enroll *e, struct token_key **key)
 {
-    const char *uri = e->prof->ca.account_key;
     char *label = NULL;
     int r, rc = -1;
 
     *key = NULL;
-    if (uri != NULL) {
-        if ((r = token_matches_uri(e->tok, uri, &label)) == -1)
-            return -1;
-        if (r == 0 || label == NULL) {
-            char *shown = uri_redact(uri);
-            err_input("E_ACCOUNT_KEY", "%s: [ca] account-key %s must name an object "
-                "(object=) on the profile's token %s", e->prof->name, shown, token_label(e->tok));
-            free(shown);
-            goto out;
-        }
-    } else if ((label = strdup(DEFAULT_ACCOUNT_LABEL)) == NULL) {
+    if (acme_account_label(e, &label) == -1)
         return -1;
-    }
-    if ((r = token_find_key(e->tok, label, NULL, 0, key)) == -1)
+    if (enroll_keygen_recover(e) == -1 ||
+        (r = token_find_key(e->tok, label, NULL, 0, key)) == -1)
         goto out;
     if (r == 1) {
         progress("creating the ACME account key %s on token %s", label, token_label(e->tok));
-        if (token_keygen(e->tok, keytype_parse("ec:p256"), label, NULL, 0, key) == -1)
+        if (enroll_keygen(e, keytype_parse("ec:p256"), label, key) == -1)
             goto out;
     }
     rc = 0;

@@ -101,7 +101,7 @@ cmd_enroll(int argc, char **argv)
     struct enroll e = { 0 };
     const struct cmdopt_spec spec = { .longopts = opts, .usage = usage, .token = &over,
         .json = &json, .profile = &profile };
-    int rc;
+    int rc, lockfd = -2;
 
     if ((rc = cmdopt_parse(argc, argv, &spec)) != CMDOPT_RUN)
         return rc;
@@ -115,7 +115,8 @@ cmd_enroll(int argc, char **argv)
     bool manual = e.prof->ca.type != NULL && strcmp(e.prof->ca.type, "manual") == 0;
     if (!manual && acme_enroll_check(&e) == -1)
         goto fail;
-    if (enroll_open(&e, &over) == -1 || enroll_key(&e, KEY_ANY) == -1)
+    if ((lockfd = enroll_lock(&e, profile)) == -1 || enroll_open(&e, &over) == -1 ||
+        enroll_key(&e, KEY_ANY) == -1)
         goto fail;
     if (manual ? enroll_manual(&e, json) == -1 : enroll_acme(&e, json) == -1) {
         /*
@@ -131,5 +132,6 @@ fail:
     rc = cmdopt_fail(json);
 done:
     enroll_free(&e);
+    enroll_unlock(lockfd);
     return rc;
 }

@@ -128,6 +128,9 @@ print_text(json_t *j)
                "files %s the token\n", S(v, "name"), S(v, "member"), S(v, "role"),
             S(v, "renewed_by"), S(v, "renewed_at"),
             json_is_true(json_object_get(v, "files_match")) ? "match" : "do NOT match");
+    json_array_foreach(json_object_get(j, "unreadable"), i, v)
+        printf("unreadable   %s: %s (left by a crash?); 'p11enroll repair' removes it\n",
+            S(v, "object"), S(v, "why"));
     if (json_is_true(json_object_get(j, "labels_immutable")))
         printf("note         the token refuses label changes: the current key is found by id\n");
 #undef S
@@ -248,6 +251,28 @@ retired_json(const struct state *st, const struct renew_policy *pol)
     return ret;
 }
 
+/*
+ * "unreadable": the objects a crash left that nothing can use or find
+ * (token_find_strays()); `p11enroll repair` removes them.  0 or -1.
+ */
+static int
+strays_json(struct renew_ctx *c, json_t *j)
+{
+    struct token_stray *s = NULL;
+    json_t *a = json_array();
+    size_t n;
+
+    if (a == NULL || enroll_find_strays(&c->e, &s, &n) == -1) {
+        json_decref(a);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_pack("{s:s, s:s}", "object", s[i].what, "why", s[i].why));
+    free(s);
+    json_object_set_new(j, "unreadable", a);
+    return 0;
+}
+
 /* Everything status shows, as one JSON object into *out.  0, or -1 after reporting. */
 static int
 status_json(struct renew_ctx *c, const char *profile, json_t **out)
@@ -265,6 +290,10 @@ status_json(struct renew_ctx *c, const char *profile, json_t **out)
     sc = (struct scan){ .st = c->st, .label = c->r.label, .unmanaged = json_array() };
     json_object_set_new(j, "unmanaged", sc.unmanaged);
     if (token_each_key(c->e.tok, scan_cb, &sc) == -1) {
+        json_decref(j);
+        return -1;
+    }
+    if (strays_json(c, j) == -1) {
         json_decref(j);
         return -1;
     }

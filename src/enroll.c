@@ -1,13 +1,23 @@
 /* enroll.c - profile -> plan -> key -> CSR, and installing the certificate. */
 #include "enroll.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <libgen.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
 
 #include "acme.h"
+#include "acme_enroll.h"
 #include "child.h"
 #include "csr.h"
+#include "fault.h"
+#include "file.h"
+#include "state.h"
 #include "util.h"
 
 int
@@ -53,6 +63,100 @@ enroll_open(struct enroll *e, const struct token_opts *over)
     return token_open(&o, &e->tok);
 }
 
+/* ---- journalled key generation ------------------------------------------------ */
+
+#define KEYGEN_JOURNAL "keygen.journal"
+
+/* <state-dir>/keygen.journal, or NULL when there is no state dir to write to. */
+static char *
+keygen_journal(const struct enroll *e)
+{
+    char *path = NULL;
+    /* No state dir, or one not made yet (csr before any enroll): nowhere to journal. */
+    if (e->prof == NULL || e->prof->output.state_dir == NULL ||
+        access(e->prof->output.state_dir, W_OK | X_OK) == -1 ||
+        asprintf(&path, "%s/" KEYGEN_JOURNAL, e->prof->output.state_dir) == -1)
+        return NULL;
+    return path;
+}
+
+int
+enroll_keygen_recover(struct enroll *e)
+{
+    char *path = keygen_journal(e), *sp;
+    uint8_t *buf = NULL, *id = NULL;
+    size_t len, idlen;
+    int n, rc = -1;
+
+    if (path == NULL || access(path, F_OK) == -1) {
+        free(path);
+        return 0;
+    }
+    if (read_file_capped(path, 4096, &buf, &len) == -1) {
+        err_runtime("E_FILE", "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    if ((sp = strchr((char *)buf, ' ')) != NULL)
+        *sp = '\0';
+    if (hex_decode((char *)buf, &id, &idlen) == -1 || idlen == 0) {
+        err_runtime("E_STATE", "%s: not a key generation journal; remove it by hand", path);
+        goto out;
+    }
+    /* The id is 16 random bytes this program journalled: every object with it is its own. */
+    if ((n = token_destroy_own_id(e->tok, id, idlen)) == -1)
+        goto out;
+    if (n > 0)
+        warnmsg("removed %d object(s) of a key generation an earlier run did not finish", n);
+    if (unlink(path) == -1 && errno != ENOENT) {
+        err_runtime("E_FILE", "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    rc = 0;
+out:
+    free(buf);
+    free(id);
+    free(path);
+    return rc;
+}
+
+int
+enroll_keygen(struct enroll *e, const struct keytype *type, const char *label,
+    struct token_key **out)
+{
+    char *path = keygen_journal(e), *hex = NULL, *line = NULL;
+    uint8_t id[16];
+    int rc = -1;
+
+    *out = NULL;
+    if (path == NULL) /* no state dir: nowhere to journal */
+        return token_keygen(e->tok, type, label, NULL, 0, out);
+    if (RAND_bytes(id, sizeof(id)) != 1) {
+        err_runtime("E_RANDOM", "no random bytes for the new key id");
+        goto out;
+    }
+    if ((hex = hex_encode(id, sizeof(id))) == NULL || asprintf(&line, "%s %s\n", hex, label) == -1) {
+        line = NULL;
+        err_runtime("E_NOMEM", "out of memory");
+        goto out;
+    }
+    /* Journalled before C_GenerateKeyPair: a run killed inside it leaves an id to clean. */
+    if (write_file_atomic(path, line, strlen(line), 0600) == -1)
+        goto out;
+    if (token_keygen(e->tok, type, label, id, sizeof(id), out) == -1) {
+        (void)enroll_keygen_recover(e);
+        goto out;
+    }
+    fault_point("enroll-keygen");
+    if (unlink(path) == -1)
+        warnmsg("%s: %s", path, strerror(errno));
+    rc = 0;
+out:
+    free(hex);
+    free(line);
+    free(path);
+    return rc;
+}
+
 int
 enroll_key(struct enroll *e, enum enroll_key_mode mode)
 {
@@ -64,6 +168,8 @@ enroll_key(struct enroll *e, enum enroll_key_mode mode)
         err_input("E_MISSING", "%s: [key] label is required", e->prof->name);
         return -1;
     }
+    if (enroll_keygen_recover(e) == -1)
+        return -1;
     /* --new-key: token_keygen()'s one label search is the only one (a taken label is refused). */
     r = mode == KEY_NEW ? 1 : token_find_key(e->tok, label, NULL, 0, &e->key);
     if (r == -1)
@@ -79,7 +185,7 @@ enroll_key(struct enroll *e, enum enroll_key_mode mode)
                 e->plan->key);
             return -1;
         }
-        if (token_keygen(e->tok, type, label, NULL, 0, &e->key) == -1)
+        if (enroll_keygen(e, type, label, &e->key) == -1)
             return -1;
         e->key_created = true;
         return 0;
@@ -135,6 +241,61 @@ profile_targets(const struct enroll *e, const char **targets)
     targets[0] = e->prof ? e->prof->output.cert : NULL;
     targets[1] = e->prof ? e->prof->output.chain : NULL;
     targets[2] = e->prof ? e->prof->output.fullchain : NULL;
+}
+
+int
+enroll_lock(struct enroll *e, const char *profile)
+{
+    const char *dir = e->prof->output.state_dir;
+    struct timespec now;
+    int fd;
+
+    if (dir == NULL)
+        return -2;
+    if (state_mkdir(dir) == -1 || (fd = state_lock(dir, true, profile)) == -1)
+        return -1;
+    if (clock_gettime(CLOCK_REALTIME, &now) == 0)
+        enroll_clean_tmp(e, &now);
+    return fd;
+}
+
+void
+enroll_unlock(int fd)
+{
+    if (fd >= 0)
+        state_unlock(fd);
+}
+
+int
+enroll_find_strays(struct enroll *e, struct token_stray **out, size_t *n)
+{
+    char *account = NULL;
+    const char *ours[3] = { e->prof->key.label, NULL, NULL };
+    int rc;
+
+    /* Without a usable account-key setting the key label alone is known to be ours. */
+    if (acme_account_label(e, &account) == 0)
+        ours[ours[0] != NULL ? 1 : 0] = account;
+    err_clear();
+    rc = token_find_strays(e->tok, ours, out, n);
+    free(account);
+    return rc;
+}
+
+void
+enroll_clean_tmp(const struct enroll *e, const struct timespec *locked)
+{
+    const char *targets[3];
+
+    profile_targets(e, targets);
+    for (int i = 0; i < 3; i++) {
+        char *copy = targets[i] ? strdup(targets[i]) : NULL;
+        if (copy != NULL)
+            (void)file_clean_tmp(dirname(copy), locked);
+        free(copy);
+    }
+    if (e->prof != NULL && e->prof->output.state_dir != NULL)
+        (void)file_clean_tmp(e->prof->output.state_dir, locked);
 }
 
 /* Temp files for every target (cert, chain, fullchain; NULL: none), or none (all refused). */

@@ -2,16 +2,21 @@
 #include "file.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "text.h"
+
+#define TMP_PREFIX ".p11enroll-tmp."
 
 
 int
@@ -115,7 +120,7 @@ file_prepare(const char *path, const void *buf, size_t len, unsigned mode, char 
         goto out;
     }
     dir = dirname(dircopy);
-    if (asprintf(&tmp, "%s/.p11enroll-tmp.XXXXXX", dir) == -1) {
+    if (asprintf(&tmp, "%s/" TMP_PREFIX "XXXXXX", dir) == -1) {
         tmp = NULL;
         err_runtime("E_FILE", "%s: out of memory", path);
         goto out;
@@ -200,4 +205,42 @@ write_file_atomic(const char *path, const void *buf, size_t len, unsigned mode)
     if (file_prepare(path, buf, len, mode, &tmp) == -1)
         return -1;
     return file_commit(tmp, path);
+}
+
+static bool
+older(const struct stat *st, const struct timespec *t)
+{
+    return st->st_mtim.tv_sec < t->tv_sec ||
+           (st->st_mtim.tv_sec == t->tv_sec && st->st_mtim.tv_nsec < t->tv_nsec);
+}
+
+int
+file_clean_tmp(const char *dir, const struct timespec *before)
+{
+    DIR *d;
+    struct dirent *de;
+    struct stat st;
+    int dfd, n = 0;
+
+    if ((d = opendir(dir)) == NULL)
+        return 0; /* no folder: nothing left in it */
+    dfd = dirfd(d);
+    while ((de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) != 0 ||
+            fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+            !S_ISREG(st.st_mode) || !older(&st, before))
+            continue;
+        if (unlinkat(dfd, de->d_name, 0) == -1) {
+            char *safe = sanitize(de->d_name, strlen(de->d_name));
+            warnmsg("cannot remove the leftover temp file %s/%s: %s", dir,
+                safe ? safe : "?", strerror(errno));
+            free(safe);
+            continue;
+        }
+        n++;
+    }
+    closedir(d);
+    if (n > 0)
+        progress("removed %d temp file(s) an interrupted run left in %s", n, dir);
+    return n;
 }

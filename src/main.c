@@ -26,6 +26,7 @@ static const struct {
     { "enroll", cmd_enroll, "the whole path: plan, key, CSR, CA (ACME or manual), import, files" },
     { "renew", cmd_renew, "enroll again when due, rotating the key; crash-safe, for timers" },
     { "status", cmd_status, "current key and certificate, retired pairs, pending work, next renewal" },
+    { "repair", cmd_repair, "show, then remove (--yes), objects a crash left that nothing can use" },
 };
 
 /*

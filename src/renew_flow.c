@@ -51,6 +51,16 @@ check_renewable(struct renew_ctx *c, const char *profile)
     return 0;
 }
 
+/* The lock is ours: temp files older than this moment belong to killed runs. */
+static void
+clean_after_lock(struct renew_ctx *c)
+{
+    struct timespec now;
+
+    if (clock_gettime(CLOCK_REALTIME, &now) == 0)
+        enroll_clean_tmp(&c->e, &now);
+}
+
 int
 renew_setup(const char *profile, const struct token_opts *over, enum renew_use use,
     bool wait, struct renew_ctx *c)
@@ -81,6 +91,7 @@ renew_setup(const char *profile, const struct token_opts *over, enum renew_use u
         if (state_mkdir(p->output.state_dir) == -1 ||
             (c->lockfd = state_lock(p->output.state_dir, wait, profile)) == -1)
             return -1;
+        clean_after_lock(c);
     }
     if (state_load(p->output.state_dir, p->key.label, &c->st) == -1)
         return -1;
@@ -112,6 +123,7 @@ renew_ctx_free(struct renew_ctx *c)
     token_key_free(c->cur);
     if (c->e.tok != NULL)
         pool_lease_release(c->e.tok, &c->pool);
+    free(c->r.retired);
     enroll_free(&c->e);
     state_free(c->st);
     state_unlock(c->lockfd);
@@ -175,8 +187,7 @@ renewed(struct renew_ctx *c, struct renew_result *res)
     struct token_key *key = NULL;
     X509 *cert = NULL;
 
-    if (c->r.retired[0] != '\0')
-        res->retired = c->r.retired;
+    res->retired = c->r.retired; /* borrowed from the context, may be NULL */
     if ((res->destroyed = json_array()) == NULL) {
         err_runtime("E_NOMEM", "out of memory");
         return -1;

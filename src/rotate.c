@@ -47,6 +47,22 @@
 
 /* ---- lookups ------------------------------------------------------------------ */
 
+/*
+ * token_find_key() refused the pair with this id: when a torn write took
+ * its public key object (a kill inside a relabel on SoftHSM), rebuild it
+ * from the certificate, else report again why the pair is unusable.
+ */
+static int
+find_torn(struct token *tok, const uint8_t *id, size_t len, struct token_key **key)
+{
+    int r;
+
+    err_clear();
+    if ((r = token_rebuild_public(tok, id, len, key)) == 1)
+        return token_find_key(tok, NULL, id, len, key);
+    return r;
+}
+
 int
 rotate_find_id(struct token *tok, const char *hex, struct token_key **key)
 {
@@ -61,6 +77,8 @@ rotate_find_id(struct token *tok, const char *hex, struct token_key **key)
         return -1;
     }
     r = token_find_key(tok, NULL, id, len, key);
+    if (r == -1)
+        r = find_torn(tok, id, len, key);
     free(id);
     return r;
 }
@@ -287,17 +305,24 @@ pending_key_ok(struct rotate *r, const struct token_key *key)
  * Forget the renewal in progress: the txn, the ACME order state and the
  * staged chain.  The caller has dealt with the token.  0 or -1.
  */
+/* Forget the ACME order state and the staged chain.  0 or -1. */
+static int
+forget_order(struct rotate *r)
+{
+    if (unlink_state_file(r, "acme-order.url") == -1 ||
+        unlink_state_file(r, "acme-order.key") == -1 ||
+        unlink_state_file(r, STAGED_CHAIN) == -1)
+        return -1;
+    return 0;
+}
+
 static int
 forget_txn(struct rotate *r)
 {
     state_txn_clear(r->st);
     if (state_save(r->st) == -1)
         return -1;
-    if (unlink_state_file(r, "acme-order.url") == -1 ||
-        unlink_state_file(r, "acme-order.key") == -1 ||
-        unlink_state_file(r, STAGED_CHAIN) == -1)
-        return -1;
-    return 0;
+    return forget_order(r);
 }
 
 static int
@@ -311,8 +336,13 @@ step_keygen(struct rotate *r)
     int found, ok, n, rc = -1;
 
     fault_point("keygen");
-    if ((found = rotate_find_id(r->e->tok, t->pending_id, &key)) == -1)
-        return -1;
+    if ((found = rotate_find_id(r->e->tok, t->pending_id, &key)) == -1) {
+        /* Half a pair nothing can rebuild (a torn write): ours, so made again below. */
+        err_clear();
+        warnmsg("the pending key %s (id %s) is half a pair: making it again", t->pending_label,
+            t->pending_id);
+        found = 1;
+    }
     if (found == 0) {
         progress("renewal: found the pending key %s from the interrupted run", t->pending_label);
         if ((ok = pending_key_ok(r, key)) == -1)
@@ -336,7 +366,7 @@ step_keygen(struct rotate *r)
         if (hex_decode(t->pending_id, &id, &idlen) == -1)
             goto out;
         /* Halves of a pair whose generation was interrupted carry our journalled id. */
-        if ((n = token_destroy_id(r->e->tok, id, idlen)) == -1)
+        if ((n = token_destroy_own_id(r->e->tok, id, idlen)) == -1)
             goto out;
         if (n > 0)
             progress("renewal: removed %d object(s) of an interrupted key generation", n);
@@ -348,7 +378,7 @@ step_keygen(struct rotate *r)
              * instead of resuming a renewal that has nothing to resume.
              */
             bool had_old = t->old_id != NULL;
-            if (token_destroy_id(r->e->tok, id, idlen) != -1 && forget_txn(r) == 0)
+            if (token_destroy_own_id(r->e->tok, id, idlen) != -1 && forget_txn(r) == 0)
                 warnmsg("the renewal stopped before it created anything and is abandoned; "
                     "%s", had_old ? "the current key stays current" : "the next run starts "
                     "afresh");
@@ -389,6 +419,38 @@ run_order(struct rotate *r, bool rotate)
     return rc;
 }
 
+/*
+ * Before the switch the pending pair is this renewal's alone: when it is
+ * gone or half a pair nothing can rebuild (a torn write took its private
+ * key, or it was removed by hand), destroy what is left of it (every
+ * object with its id, certificate too), forget the order made for it and
+ * go back to keygen.  Once per run, so a token that keeps failing stops.
+ */
+static int
+regenerate_pending(struct rotate *r)
+{
+    struct state_txn *t = &r->st->txn;
+    uint8_t *id = NULL;
+    size_t idlen;
+    int n;
+
+    err_clear();
+    r->regenerated = true;
+    if (hex_decode(t->pending_id, &id, &idlen) == -1) {
+        err_runtime("E_STATE", "bad key id %s in the renewal state", t->pending_id);
+        return -1;
+    }
+    n = token_destroy_own_id(r->e->tok, id, idlen);
+    free(id);
+    if (n == -1)
+        return -1;
+    warnmsg("the pending key %s (id %s) is gone or half a pair: removed %d object(s) left of "
+        "it; making a new pair and ordering again", t->pending_label, t->pending_id, n);
+    if (forget_order(r) == -1)
+        return -1;
+    return save_step(r, STEP_KEYGEN);
+}
+
 static int
 step_order(struct rotate *r)
 {
@@ -411,6 +473,10 @@ step_order(struct rotate *r)
         found = rotate_find_current(r, &key, &cert);
         X509_free(cert);
         cert = NULL;
+    }
+    if (t->rotate && found != 0 && !r->regenerated) {
+        rc = regenerate_pending(r);
+        goto out;
     }
     if (found == -1)
         goto out;
@@ -491,6 +557,24 @@ retired_has(const struct state *st, const char *id)
     return false;
 }
 
+/* A switch that had begun is undone: the old pair takes the stable label back.  0 or -1. */
+static int
+unswitch(struct rotate *r)
+{
+    struct token_key *old = NULL;
+    int found, rc = 0;
+
+    if (r->st->txn.old_id == NULL || r->st->labels_immutable)
+        return 0;
+    if ((found = rotate_find_id(r->e->tok, r->st->txn.old_id, &old)) == -1)
+        rc = -1;
+    else if (found == 0 && strcmp(token_key_label(old), r->label) != 0 &&
+             token_relabel_key(r->e->tok, old, r->label) != 0)
+        rc = -1;
+    token_key_free(old);
+    return rc;
+}
+
 /*
  * The switch.  Each relabel is all or nothing and idempotent, so a resumed
  * switch simply does both again: a run killed inside one (some objects of a
@@ -509,6 +593,17 @@ step_switch(struct rotate *r)
     int found, rc = -1, x;
 
     fault_point("switch");
+    /*
+     * The new pair first: one that is gone or half a pair (a torn write)
+     * is made again and ordered again, and the old pair keeps (or gets
+     * back) the stable label, instead of a switch to nothing.
+     */
+    if ((found = rotate_find_id(r->e->tok, t->pending_id, &pending)) != 0 && !r->regenerated) {
+        rc = unswitch(r) == -1 ? -1 : regenerate_pending(r);
+        goto out;
+    }
+    token_key_free(pending);
+    pending = NULL;
     if (t->old_id != NULL) {
         if ((found = rotate_find_id(r->e->tok, t->old_id, &old)) == -1)
             goto out;
@@ -582,8 +677,14 @@ step_switch(struct rotate *r)
     if (old != NULL && !retired_has(st, t->old_id) &&
         state_retired_add(st, t->old_id, old_label, r->now) == -1)
         goto out;
-    if (old != NULL)
-        snprintf(r->retired, sizeof(r->retired), "%s", old_label);
+    /* Allocated, not a fixed buffer: a long [key] label is never cut short. */
+    if (old != NULL) {
+        free(r->retired);
+        if ((r->retired = strdup(old_label)) == NULL) {
+            err_runtime("E_NOMEM", "out of memory");
+            goto out;
+        }
+    }
     rc = save_step(r, STEP_FILES);
     fault_point("switched");
 out:
@@ -645,6 +746,42 @@ out:
 }
 
 /*
+ * The new pair is L but its certificate is gone: a torn write (SoftHSM
+ * rewrites an object's file in place) during its relabel.  The issued leaf
+ * is still staged in <state-dir>/renew-next.pem: store it again when it is
+ * this key's.  0 (*cert set, or left NULL when there is nothing to restore
+ * from), -1 after reporting.
+ */
+static int
+restore_cert(struct rotate *r, const struct token_key *key, X509 **cert)
+{
+    char *staged = state_file(r, STAGED_CHAIN);
+    X509 *leaf = NULL;
+    STACK_OF(X509) *rest = NULL;
+    int rc = 0;
+
+    if (staged == NULL || access(staged, F_OK) == -1 ||
+        cert_read(staged, "the staged chain", &leaf, &rest) == -1 ||
+        EVP_PKEY_eq(X509_get0_pubkey(leaf), token_key_public(key)) != 1) {
+        err_clear();
+        goto out;
+    }
+    if (token_store_cert(r->e->tok, key, leaf) == -1) {
+        rc = -1;
+        goto out;
+    }
+    warnmsg("the certificate of %s was lost on token %s (a torn write?); stored it again from "
+        "%s", r->label, token_label(r->e->tok), staged);
+    *cert = leaf;
+    leaf = NULL; /* transferred */
+out:
+    X509_free(leaf);
+    sk_X509_pop_free(rest, X509_free);
+    free(staged);
+    return rc;
+}
+
+/*
  * Write the [output] files from the current pair's certificate on the
  * token, now that L names that pair.  Idempotent: a rerun writes the same
  * files again.
@@ -658,7 +795,10 @@ step_files(struct rotate *r)
     int found, rc = -1;
 
     fault_point("files");
-    if ((found = rotate_find_current(r, &key, &cert)) != 0 || cert == NULL) {
+    if ((found = rotate_find_current(r, &key, &cert)) == 0 && cert == NULL &&
+        restore_cert(r, key, &cert) == -1)
+        goto out;
+    if (found != 0 || cert == NULL) {
         if (found != -1)
             err_runtime("E_NO_KEY", "no current key %s with a certificate on token %s after "
                 "the switch", r->label, token_label(r->e->tok));
@@ -736,96 +876,12 @@ rotate_resume(struct rotate *r)
     }
 }
 
-/* ---- retired pairs ------------------------------------------------------------------ */
-
-int
-rotate_housekeeping(struct rotate *r, json_t *destroyed)
-{
-    struct state *st = r->st;
-    struct token_key *cur = NULL;
-    X509 *cert = NULL;
-    char *cur_id = NULL;
-    int n = 0, rc = -1;
-
-    if (st->nretired == 0)
-        return 0;
-    if (rotate_find_current(r, &cur, &cert) == -1)
-        return -1;
-    cur_id = cur ? key_hex_id(cur) : NULL;
-    for (size_t i = st->nretired; i-- > 0;) {
-        struct state_retired *e = &st->retired[i];
-        uint8_t *id = NULL;
-        size_t idlen;
-        int d;
-
-        if (r->now < e->retired_at) {
-            /*
-             * Retired "in the future": the clock was ahead then, or is
-             * behind now.  Keep the pair, but count retire-after from now,
-             * or it would be kept until the clock caught up (for ever, for
-             * a clock once set years ahead).
-             */
-            warnmsg("retired key %s (id %s) was retired %lld s in the future: the host clock "
-                "was ahead or is behind (check NTP); keeping it for retire-after from now",
-                e->label, e->id, (long long)(e->retired_at - r->now));
-            e->retired_at = r->now;
-            if (state_save(st) == -1)
-                goto out;
-            continue;
-        }
-        if ((uint64_t)(r->now - e->retired_at) < r->pol->retire_after_secs)
-            continue;
-        /* Never the current pair, nor one the journal still needs. */
-        if ((cur_id && strcmp(cur_id, e->id) == 0) ||
-            (st->txn.pending_id && strcmp(st->txn.pending_id, e->id) == 0) ||
-            (st->txn.old_id && strcmp(st->txn.old_id, e->id) == 0)) {
-            warnmsg("retired key %s (id %s) is in use again; forgetting it, not destroying it",
-                e->label, e->id);
-            state_retired_remove(st, i);
-            if (state_save(st) == -1)
-                goto out;
-            continue;
-        }
-        free(st->destroying_id);
-        if ((st->destroying_id = strdup(e->id)) == NULL) {
-            err_nomem();
-            goto out;
-        }
-        if (state_save(st) == -1)
-            goto out;
-        fault_point("destroy");
-        if (hex_decode(e->id, &id, &idlen) == -1)
-            goto out;
-        d = token_destroy_id(r->e->tok, id, idlen);
-        free(id);
-        if (d == -1)
-            goto out;
-        progress("destroyed the retired key pair %s (%d object(s), retired %lld s ago)", e->label,
-            d, (long long)(r->now - e->retired_at));
-        if (destroyed != NULL)
-            json_array_append_new(destroyed, json_string(e->label));
-        state_retired_remove(st, i);
-        free(st->destroying_id);
-        st->destroying_id = NULL;
-        if (state_save(st) == -1)
-            goto out;
-        n++;
-    }
-    rc = n;
-out:
-    free(cur_id);
-    token_key_free(cur);
-    X509_free(cert);
-    return rc;
-}
-
 /* ---- giving up ---------------------------------------------------------------------- */
 
 int
 rotate_abandon(struct rotate *r)
 {
     struct state_txn *t = &r->st->txn;
-    struct token_key *old = NULL;
     uint8_t *id = NULL;
     size_t idlen;
     int n = 0, rc = -1;
@@ -848,19 +904,14 @@ rotate_abandon(struct rotate *r)
             err_runtime("E_STATE", "bad key id %s in the renewal state", t->pending_id);
             goto out;
         }
-        if ((n = token_destroy_id(r->e->tok, id, idlen)) == -1)
+        /* All of its objects: a torn pair may have lost its private key, not its certificate. */
+        if ((n = token_destroy_own_id(r->e->tok, id, idlen)) == -1)
             goto out;
         progress("destroyed the pending key pair %s (id %s, %d object(s))",
             t->pending_label ? t->pending_label : "?", t->pending_id, n);
     }
-    /* A switch that had begun: the old pair takes the stable label back. */
-    if (t->step == STEP_SWITCH && t->old_id != NULL && !r->st->labels_immutable) {
-        int found = rotate_find_id(r->e->tok, t->old_id, &old);
-        if (found == -1)
-            goto out;
-        if (found == 0 && token_relabel_key(r->e->tok, old, r->label) != 0)
-            goto out;
-    }
+    if (t->step == STEP_SWITCH && unswitch(r) == -1)
+        goto out;
     rotate_manual_forget(r);
     if (forget_txn(r) == -1)
         goto out;
@@ -868,6 +919,5 @@ rotate_abandon(struct rotate *r)
     rc = 0;
 out:
     free(id);
-    token_key_free(old);
     return rc;
 }

@@ -1,0 +1,387 @@
+/*
+ * torn.c - what a crash leaves on a token whose objects are not written
+ * atomically (SoftHSM's file backend rewrites an object file in place: a
+ * kill -9 leaves it empty, and the object is gone, or half written, and
+ * some of its attributes cannot be read): rebuilding a key's missing public
+ * half from its certificate, destroying every object of an id p11enroll
+ * made, and finding the objects nothing can read.
+ *
+ * Only public attributes are read and only public objects created: the
+ * private key is never read, copied or wrapped.
+ */
+#include "token_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+
+#include "util.h"
+
+/* Objects of `cls` with CKA_ID id (up to max).  Count or -1. */
+static long
+find_class_id(struct token *tok, CK_OBJECT_CLASS cls, const uint8_t *id, size_t idlen,
+    CK_OBJECT_HANDLE *found, CK_ULONG max)
+{
+    CK_ATTRIBUTE tmpl[2] = {
+        { CKA_CLASS, &cls, sizeof(cls) },
+        { CKA_ID, (void *)id, idlen },
+    };
+    return tok_find_objects(tok, tmpl, 2, found, max);
+}
+
+/* The first certificate with the id that parses, or NULL. */
+static X509 *
+cert_of_id(struct token *tok, const uint8_t *id, size_t idlen)
+{
+    CK_OBJECT_HANDLE objs[8];
+    long n = find_class_id(tok, CKO_CERTIFICATE, id, idlen, objs, 8);
+    X509 *x = NULL;
+
+    for (long i = 0; i < n && x == NULL; i++) {
+        uint8_t *der = NULL;
+        size_t len;
+        const unsigned char *p;
+        if (tok_get_attr(tok, objs[i], CKA_VALUE, &der, &len) == 0 && der != NULL) {
+            p = der;
+            x = d2i_X509(NULL, &p, (long)len);
+        }
+        free(der);
+    }
+    ERR_clear_error();
+    err_clear();
+    return x;
+}
+
+/* Does the private key's public attribute `type` equal buf?  (RSA modulus, EC params.) */
+static bool
+priv_attr_is(struct token *tok, CK_OBJECT_HANDLE priv, CK_ATTRIBUTE_TYPE type,
+    const uint8_t *buf, size_t len)
+{
+    uint8_t *v = NULL;
+    size_t vlen;
+    bool same = tok_get_attr(tok, priv, type, &v, &vlen) == 0 && v != NULL && vlen == len &&
+                memcmp(v, buf, len) == 0;
+    free(v);
+    err_clear();
+    return same;
+}
+
+/*
+ * Create the public key object for `pub` (from the certificate) next to
+ * the private key `priv`, with its id and label, after checking what the
+ * private key tells about itself (RSA: its modulus; EC: its curve).
+ * 0, 1 (the certificate is not for this private key), -1 after reporting.
+ */
+static int
+create_public(struct token *tok, CK_OBJECT_HANDLE priv, EVP_PKEY *pub, const uint8_t *id,
+    size_t idlen, const char *label)
+{
+    CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_KEY_TYPE kt;
+    uint8_t *a = NULL, *b = NULL, pt[2 + 133], params[16];
+    size_t alen = 0, blen = 0, ptlen = 0;
+    BIGNUM *n = NULL, *e = NULL;
+    int rc = 1, id_nid = EVP_PKEY_get_base_id(pub);
+    CK_OBJECT_HANDLE h;
+    CK_RV rv;
+
+    if (id_nid == EVP_PKEY_RSA) {
+        kt = CKK_RSA;
+        if (!EVP_PKEY_get_bn_param(pub, OSSL_PKEY_PARAM_RSA_N, &n) ||
+            !EVP_PKEY_get_bn_param(pub, OSSL_PKEY_PARAM_RSA_E, &e))
+            goto out;
+        alen = (size_t)BN_num_bytes(n);
+        blen = (size_t)BN_num_bytes(e);
+        if ((a = malloc(alen)) == NULL || (b = malloc(blen)) == NULL)
+            goto out;
+        BN_bn2bin(n, a);
+        BN_bn2bin(e, b);
+        if (!priv_attr_is(tok, priv, CKA_MODULUS, a, alen))
+            goto out;
+    } else if (id_nid == EVP_PKEY_EC || id_nid == EVP_PKEY_ED25519) {
+        char group[64];
+        unsigned char *op = params;
+        int nid, plen;
+        size_t raw;
+        kt = id_nid == EVP_PKEY_EC ? CKK_EC : CKK_EC_EDWARDS;
+        if (id_nid == EVP_PKEY_EC) {
+            if (!EVP_PKEY_get_utf8_string_param(pub, OSSL_PKEY_PARAM_GROUP_NAME, group,
+                    sizeof(group), NULL) || (nid = OBJ_sn2nid(group)) == NID_undef)
+                goto out;
+        } else {
+            nid = NID_ED25519;
+        }
+        if ((plen = i2d_ASN1_OBJECT(OBJ_nid2obj(nid), NULL)) <= 0 || plen > (int)sizeof(params))
+            goto out;
+        i2d_ASN1_OBJECT(OBJ_nid2obj(nid), &op);
+        if (!priv_attr_is(tok, priv, CKA_EC_PARAMS, params, (size_t)plen))
+            goto out;
+        if (id_nid == EVP_PKEY_EC) {
+            EVP_PKEY_set_utf8_string_param(pub, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+                "uncompressed");
+            if (!EVP_PKEY_get_octet_string_param(pub, OSSL_PKEY_PARAM_PUB_KEY, pt + 2,
+                    sizeof(pt) - 3, &raw))
+                goto out;
+        } else {
+            raw = sizeof(pt) - 3;
+            if (!EVP_PKEY_get_raw_public_key(pub, pt + 2, &raw))
+                goto out;
+        }
+        if (raw > 127) { /* P-521: 133 bytes, a long-form length */
+            memmove(pt + 3, pt + 2, raw);
+            pt[0] = 0x04, pt[1] = 0x81, pt[2] = (uint8_t)raw;
+            ptlen = raw + 3;
+        } else {
+            pt[0] = 0x04, pt[1] = (uint8_t)raw;
+            ptlen = raw + 2;
+        }
+        alen = (size_t)plen;
+    } else {
+        goto out;
+    }
+    CK_ATTRIBUTE t[] = {
+        { CKA_CLASS, &cls, sizeof(cls) },
+        { CKA_KEY_TYPE, &kt, sizeof(kt) },
+        { CKA_TOKEN, &yes, sizeof(yes) },
+        { CKA_PRIVATE, &no, sizeof(no) },
+        { CKA_VERIFY, &yes, sizeof(yes) },
+        { CKA_ID, (void *)id, idlen },
+        { CKA_LABEL, (void *)label, strlen(label) },
+        { kt == CKK_RSA ? CKA_MODULUS : CKA_EC_PARAMS, kt == CKK_RSA ? a : params, alen },
+        { kt == CKK_RSA ? CKA_PUBLIC_EXPONENT : CKA_EC_POINT, kt == CKK_RSA ? b : pt,
+          kt == CKK_RSA ? blen : ptlen },
+    };
+    if ((rv = tok->fn->C_CreateObject(tok->session, t, 9, &h)) != CKR_OK) {
+        err_runtime("E_TOKEN", "token %s: rebuilding the public key of %s: %s", tok->label,
+            label, token_rv_text(rv));
+        rc = -1;
+        goto out;
+    }
+    rc = 0;
+out:
+    free(a);
+    free(b);
+    BN_free(n);
+    BN_free(e);
+    ERR_clear_error();
+    return rc;
+}
+
+int
+token_rebuild_public(struct token *tok, const uint8_t *id, size_t idlen, struct token_key **out)
+{
+    CK_OBJECT_HANDLE priv[2], pubs[4];
+    X509 *cert = NULL;
+    char *label = NULL;
+    long np, nq;
+    int rc = 1, c;
+    CK_RV rv;
+
+    *out = NULL;
+    if ((np = find_class_id(tok, CKO_PRIVATE_KEY, id, idlen, priv, 2)) == -1)
+        return -1;
+    if (np != 1)
+        return 1;
+    if (tok_load_key(tok, priv[0], out) == 0)
+        return 0; /* a whole pair: nothing to rebuild */
+    err_clear();
+    if ((cert = cert_of_id(tok, id, idlen)) == NULL)
+        return 1;
+    if (tok_get_attr(tok, priv[0], CKA_LABEL, (uint8_t **)&label, &(size_t){ 0 }) == -1)
+        goto out;
+    if (label == NULL && (label = strdup("")) == NULL)
+        goto out;
+    /* The torn remains of the public half go first: the rebuilt one replaces them. */
+    if ((nq = find_class_id(tok, CKO_PUBLIC_KEY, id, idlen, pubs, 4)) == -1)
+        goto fail;
+    for (long i = 0; i < nq; i++)
+        if ((rv = tok->fn->C_DestroyObject(tok->session, pubs[i])) != CKR_OK) {
+            err_runtime("E_TOKEN", "token %s: removing the unreadable public key of %s: %s",
+                tok->label, label, token_rv_text(rv));
+            goto fail;
+        }
+    if ((c = create_public(tok, priv[0], X509_get0_pubkey(cert), id, idlen, label)) != 0) {
+        rc = c;
+        goto out;
+    }
+    warnmsg("token %s: key %s had lost its public key object (a torn write?); rebuilt it from "
+        "its certificate", tok->label, label);
+    rc = tok_load_key(tok, priv[0], out) == 0 ? 0 : -1;
+    goto out;
+fail:
+    rc = -1;
+out:
+    X509_free(cert);
+    free(label);
+    return rc;
+}
+
+int
+token_destroy_own_id(struct token *tok, const uint8_t *id, size_t idlen)
+{
+    CK_OBJECT_HANDLE certs[16];
+    long n = find_class_id(tok, CKO_CERTIFICATE, id, idlen, certs, 16);
+    int keys;
+    CK_RV rv;
+
+    if (n == -1)
+        return -1;
+    /* Every certificate with the id first: token_destroy_id() keeps those of half a pair. */
+    for (long i = 0; i < n; i++)
+        if ((rv = tok->fn->C_DestroyObject(tok->session, certs[i])) != CKR_OK) {
+            err_runtime("E_TOKEN", "token %s: destroying a certificate of a key pair: %s",
+                tok->label, token_rv_text(rv));
+            return -1;
+        }
+    if ((keys = token_destroy_id(tok, id, idlen)) == -1)
+        return -1;
+    return (int)n + keys;
+}
+
+/* ---- objects nothing can use ------------------------------------------------------- */
+
+#define MAX_OBJECTS 1024
+
+static const char *
+class_name(CK_OBJECT_CLASS c)
+{
+    switch (c) {
+    case CKO_PRIVATE_KEY: return "private key";
+    case CKO_PUBLIC_KEY: return "public key";
+    case CKO_CERTIFICATE: return "certificate";
+    default: return "object";
+    }
+}
+
+/* Is `label` (len bytes) one of `ours`, or "<one of ours>.<anything>"? */
+static bool
+label_is_ours(const uint8_t *label, size_t len, const char *const *ours)
+{
+    for (; ours != NULL && *ours != NULL; ours++) {
+        size_t n = strlen(*ours);
+        if (len >= n && memcmp(label, *ours, n) == 0 && (len == n || label[n] == '.'))
+            return true;
+    }
+    return false;
+}
+
+/* Does the certificate object hold a certificate that parses? */
+static bool
+cert_readable(struct token *tok, CK_OBJECT_HANDLE h)
+{
+    uint8_t *der = NULL;
+    size_t len;
+    const unsigned char *p;
+    X509 *x = NULL;
+
+    if (tok_get_attr(tok, h, CKA_VALUE, &der, &len) == 0 && der != NULL) {
+        p = der;
+        x = d2i_X509(NULL, &p, (long)len);
+    }
+    free(der);
+    ERR_clear_error();
+    err_clear();
+    X509_free(x);
+    return x != NULL;
+}
+
+/*
+ * Why the object is a stray, or NULL when it is fine: its class cannot be
+ * read; or it is a key or certificate with neither a label nor an id (a
+ * creation cut short: p11enroll never makes such an object, and no lookup
+ * by label or id can ever find it); or it carries one of `ours` labels
+ * (p11enroll's) but no id, which p11enroll always sets; or it is a
+ * certificate of ours whose value does not parse.
+ */
+static const char *
+stray_reason(struct token *tok, CK_OBJECT_HANDLE h, const char *const *ours,
+    CK_OBJECT_CLASS *cls)
+{
+    CK_ATTRIBUTE a = { CKA_CLASS, cls, sizeof(*cls) };
+    uint8_t *label = NULL, *id = NULL;
+    size_t llen = 0, ilen = 0;
+    int rl, ri;
+    const char *why = NULL;
+
+    if (tok->fn->C_GetAttributeValue(tok->session, h, &a, 1) != CKR_OK ||
+        a.ulValueLen != sizeof(*cls)) {
+        *cls = (CK_OBJECT_CLASS)-1;
+        return "its class cannot be read";
+    }
+    if (*cls != CKO_PRIVATE_KEY && *cls != CKO_PUBLIC_KEY && *cls != CKO_CERTIFICATE)
+        return NULL;
+    rl = tok_get_attr(tok, h, CKA_LABEL, &label, &llen);
+    ri = tok_get_attr(tok, h, CKA_ID, &id, &ilen);
+    err_clear();
+    bool has_label = rl == 0 && llen > 0, has_id = ri == 0 && ilen > 0;
+    bool mine = has_label && label_is_ours(label, llen, ours);
+    if (rl != 0 && ri != 0)
+        why = "its label and id cannot be read";
+    else if (!has_label && !has_id)
+        why = "it has neither a label nor an id";
+    else if (mine && !has_id)
+        why = "it has p11enroll's label but no id";
+    else if (mine && *cls == CKO_CERTIFICATE && !cert_readable(tok, h))
+        why = "it has p11enroll's label but its certificate cannot be read";
+    free(label);
+    free(id);
+    return why;
+}
+
+int
+token_find_strays(struct token *tok, const char *const *ours, struct token_stray **out,
+    size_t *n)
+{
+    CK_OBJECT_HANDLE *all = calloc(MAX_OBJECTS, sizeof(*all));
+    struct token_stray *s = NULL;
+    long count;
+    size_t k = 0;
+    int rc = -1;
+
+    *out = NULL;
+    *n = 0;
+    if (all == NULL || (count = tok_find_objects(tok, NULL, 0, all, MAX_OBJECTS)) == -1)
+        goto out;
+    if ((s = calloc((size_t)count + 1, sizeof(*s))) == NULL)
+        goto out;
+    for (long i = 0; i < count; i++) {
+        CK_OBJECT_CLASS cls;
+        const char *why = stray_reason(tok, all[i], ours, &cls);
+        if (why == NULL)
+            continue;
+        s[k].handle = all[i];
+        s[k].what = class_name(cls);
+        s[k].why = why;
+        k++;
+    }
+    *out = s;
+    s = NULL; /* transferred */
+    *n = k;
+    rc = 0;
+out:
+    if (rc == -1 && all == NULL)
+        err_runtime("E_NOMEM", "out of memory");
+    free(all);
+    free(s);
+    return rc;
+}
+
+int
+token_destroy_stray(struct token *tok, const struct token_stray *s)
+{
+    CK_RV rv = tok->fn->C_DestroyObject(tok->session, s->handle);
+
+    if (rv != CKR_OK) {
+        err_runtime("E_TOKEN", "token %s: destroying a %s that %s: %s", tok->label, s->what,
+            s->why, token_rv_text(rv));
+        return -1;
+    }
+    return 0;
+}
