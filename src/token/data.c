@@ -14,6 +14,7 @@
 
 #define MAX_DATA 16
 #define MAX_VALUE (256 * 1024)  /* a record holds a certificate and its chain */
+#define FIRST_TRY 16384
 
 /*
  * CKA_VALUE of a data object into d->value (NUL-terminated), or NULL
@@ -24,14 +25,25 @@
 static int
 read_value(struct token *tok, CK_OBJECT_HANDLE h, struct token_data *d)
 {
-    CK_ATTRIBUTE a = { CKA_VALUE, NULL, 0 };
+    /* One round trip for what pool objects hold (a few KiB); a second only when larger. */
+    CK_ATTRIBUTE a = { CKA_VALUE, malloc(FIRST_TRY + 1), FIRST_TRY };
+    CK_RV rv;
 
-    if (tok->fn->C_GetAttributeValue(tok->session, h, &a, 1) != CKR_OK ||
-        a.ulValueLen == CK_UNAVAILABLE_INFORMATION || a.ulValueLen > MAX_VALUE)
-        return 0;
-    if ((a.pValue = malloc(a.ulValueLen + 1)) == NULL)
+    if (a.pValue == NULL)
         return err_nomem();
-    if (tok->fn->C_GetAttributeValue(tok->session, h, &a, 1) != CKR_OK) {
+    rv = tok->fn->C_GetAttributeValue(tok->session, h, &a, 1);
+    if (rv == CKR_BUFFER_TOO_SMALL) {
+        free(a.pValue);
+        a.pValue = NULL;
+        a.ulValueLen = 0;
+        if (tok->fn->C_GetAttributeValue(tok->session, h, &a, 1) != CKR_OK ||
+            a.ulValueLen == CK_UNAVAILABLE_INFORMATION || a.ulValueLen > MAX_VALUE)
+            return 0;
+        if ((a.pValue = malloc(a.ulValueLen + 1)) == NULL)
+            return err_nomem();
+        rv = tok->fn->C_GetAttributeValue(tok->session, h, &a, 1);
+    }
+    if (rv != CKR_OK || a.ulValueLen == CK_UNAVAILABLE_INFORMATION) {
         free(a.pValue);
         return 0;
     }
