@@ -24,6 +24,7 @@
 #define PICKUP_FILE "pool-pickup"
 
 static bool files_current(struct renew_ctx *c, X509 *cert, const struct pool_record *rec);
+static void gate(struct renew_ctx *c, bool force, time_t not_after, struct renew_decision *d);
 
 int
 pool_quick_check(struct renew_ctx *c, bool force, struct renew_decision *d)
@@ -38,7 +39,7 @@ pool_quick_check(struct renew_ctx *c, bool force, struct renew_decision *d)
         c->st->nretired > 0)
         return 0;
     if ((r = pool_record_read(c->e.tok, pl, &rec)) != 0)
-        return r;
+        return r == 1 ? 0 : -1;     /* no record: look closer */
     if (asprintf(&marker, "%s/%s", c->e.prof->output.state_dir, PICKUP_FILE) == -1) {
         marker = NULL;
         rc = err_nomem();
@@ -49,7 +50,7 @@ pool_quick_check(struct renew_ctx *c, bool force, struct renew_decision *d)
         goto out;
     renew_decide(&(struct renew_input){ .now = c->r.now, .cert = &facts, .plan = c->e.plan,
                      .pol = &c->pol, .rnd = renew_rand_cert, .rnd_ctx = rec.leaf }, d);
-    pool_gate(c, false, d);
+    gate(c, false, facts.not_after, d);
     rc = d->due ? 0 : 1;
 out:
     err_clear();
@@ -59,8 +60,9 @@ out:
     return rc;
 }
 
-void
-pool_gate(struct renew_ctx *c, bool force, struct renew_decision *d)
+/* pool_gate() for a certificate expiring at not_after. */
+static void
+gate(struct renew_ctx *c, bool force, time_t not_after, struct renew_decision *d)
 {
     const struct pool *pl = &c->pool;
     char when[32], was[sizeof(d->detail)];
@@ -70,8 +72,7 @@ pool_gate(struct renew_ctx *c, bool force, struct renew_decision *d)
         return;
     snprintf(was, sizeof(was), "%s", d->detail);
     if (d->reason == RENEW_TIME || d->reason == RENEW_ARI || d->reason == RENEW_EXPIRED) {
-        t = pool_takeover_at(pl, d->due_at ? d->due_at : c->r.now,
-            c->cert ? c->facts.not_after : c->r.now);
+        t = pool_takeover_at(pl, d->due_at ? d->due_at : c->r.now, not_after);
         if (c->r.now >= t) {
             snprintf(d->detail, sizeof(d->detail), "%.400s; the leader of pool %s has not "
                 "renewed: this follower takes over", was, pl->name);
@@ -87,6 +88,12 @@ pool_gate(struct renew_ctx *c, bool force, struct renew_decision *d)
     }
     d->due = false;
     d->reason = RENEW_NOT_DUE;
+}
+
+void
+pool_gate(struct renew_ctx *c, bool force, struct renew_decision *d)
+{
+    gate(c, force, c->cert ? c->facts.not_after : c->r.now, d);
 }
 
 /* The chain of `leaf` from the record when it is the record's, else from this member's files. */
