@@ -91,6 +91,15 @@ int token_find_key_by_public(struct token *tok, EVP_PKEY *pub, struct token_key 
 int token_keygen(struct token *tok, const struct keytype *type,
     const char *label, const uint8_t *id, size_t idlen, struct token_key **out);
 
+/*
+ * token_keygen() with an id of at least 16 bytes the caller drew at random
+ * (and journalled before generating): no search for a clash, which is as
+ * unlikely as for the id token_keygen() draws itself (2^-128), and costs a
+ * search linear in the token's size.
+ */
+int token_keygen_random_id(struct token *tok, const struct keytype *type,
+    const char *label, const uint8_t *id, size_t idlen, struct token_key **out);
+
 /* Free a key (the objects on the token stay).  Accepts NULL. */
 void token_key_free(struct token_key *key);
 

@@ -142,7 +142,7 @@ enroll_keygen(struct enroll *e, const struct keytype *type, const char *label,
     /* Journalled before C_GenerateKeyPair: a run killed inside it leaves an id to clean. */
     if (write_file_atomic(path, line, strlen(line), 0600) == -1)
         goto out;
-    if (token_keygen(e->tok, type, label, id, sizeof(id), out) == -1) {
+    if (token_keygen_random_id(e->tok, type, label, id, sizeof(id), out) == -1) {
         (void)enroll_keygen_recover(e);
         goto out;
     }

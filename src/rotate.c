@@ -370,7 +370,7 @@ step_keygen(struct rotate *r)
             goto out;
         if (n > 0)
             progress("renewal: removed %d object(s) of an interrupted key generation", n);
-        if (token_keygen(r->e->tok, type, t->pending_label, id, idlen, &key) == -1) {
+        if (token_keygen_random_id(r->e->tok, type, t->pending_label, id, idlen, &key) == -1) {
             /*
              * Nothing of this renewal exists on the token (token_keygen
              * removes a pair it made but could not use; halves carrying our

@@ -154,7 +154,7 @@ destroy_pair(struct token *tok, CK_OBJECT_HANDLE priv, CK_OBJECT_HANDLE pub)
  */
 static int
 keygen_precheck(struct token *tok, const char *label, const uint8_t **id, size_t *idlen,
-    uint8_t rid[16])
+    uint8_t rid[16], bool id_random)
 {
     const char *what = "an object";
     int r;
@@ -178,6 +178,8 @@ keygen_precheck(struct token *tok, const char *label, const uint8_t **id, size_t
         *idlen = 16;
         return 0;
     }
+    if (id_random)
+        return 0;   /* the caller drew it: a clash is as unlikely as for ours */
     if ((r = taken(tok, CKA_ID, *id, *idlen, &what)) != 0) {
         if (r > 0) {
             char *hex = hex_encode(*id, *idlen);
@@ -287,9 +289,10 @@ keygen_verify(struct token *tok, const struct keytype *type, const char *label,
     return 0;
 }
 
-int
-token_keygen(struct token *tok, const struct keytype *type, const char *label,
-    const uint8_t *id, size_t idlen, struct token_key **out)
+/* token_keygen() and token_keygen_random_id(): `id_random` skips the id search. */
+static int
+keygen(struct token *tok, const struct keytype *type, const char *label, const uint8_t *id,
+    size_t idlen, bool id_random, struct token_key **out)
 {
     struct keygen_template t;
     uint8_t rid[16];
@@ -303,7 +306,7 @@ token_keygen(struct token *tok, const struct keytype *type, const char *label,
             "(see `p11enroll tokens`)", tok->label, type->name, tok->family->name);
         return -1;
     }
-    if (keygen_precheck(tok, label, &id, &idlen, rid) == -1)
+    if (keygen_precheck(tok, label, &id, &idlen, rid, id_random) == -1)
         return -1;
     keygen_template(type, label, id, idlen, &t);
     progress("generating %s key %s on token %s", type->name, label, tok->label);
@@ -312,4 +315,22 @@ token_keygen(struct token *tok, const struct keytype *type, const char *label,
     if (rv != CKR_OK)
         return keygen_failed(tok, type, rv);
     return keygen_verify(tok, type, label, id, idlen, priv, pub, out);
+}
+
+int
+token_keygen(struct token *tok, const struct keytype *type, const char *label,
+    const uint8_t *id, size_t idlen, struct token_key **out)
+{
+    return keygen(tok, type, label, id, idlen, false, out);
+}
+
+int
+token_keygen_random_id(struct token *tok, const struct keytype *type, const char *label,
+    const uint8_t *id, size_t idlen, struct token_key **out)
+{
+    if (idlen < 16) {
+        err_runtime("E_STATE", "a journalled key id of %zu bytes is too short to be random", idlen);
+        return -1;
+    }
+    return keygen(tok, type, label, id, idlen, true, out);
 }
