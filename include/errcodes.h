@@ -119,6 +119,7 @@
     X(E_HOOK, 1, "a hook failed, timed out or cannot be run") \
     /* renewal */ \
     X(E_STATE, 1, "the renewal state is inconsistent with the token") \
-    X(E_LOCKED, 1, "another run holds the profile's lock")
+    X(E_LOCKED, 1, "another run holds the profile's lock") \
+    X(E_POOL_BUSY, 1, "another pool member holds the pool's lease (renew --no-wait)")
 
 #endif

@@ -64,6 +64,9 @@ struct profile {
         char *deploy;
         char *csr_ready;        /* renew with [ca] type = manual: the CSR is written */
     } hooks;
+    struct {                    /* [pool]: members sharing one key (pool.h) */
+        char *name, *role, *member, *takeover_after, *lease;
+    } pool;
 
     bool has_edge, has_names;   /* the section header was present */
     unsigned *lines;            /* internal: line of each known key, 0 = absent */

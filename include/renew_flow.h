@@ -13,6 +13,7 @@
 #include <openssl/x509.h>
 
 #include "enroll.h"
+#include "pool.h"
 #include "renew.h"
 #include "rotate.h"
 #include "state.h"
@@ -30,6 +31,8 @@ struct renew_ctx {
     struct state *st;           /* the state journal, loaded */
     struct rotate r;            /* the rotation over e and st */
     int lockfd;                 /* RENEW_FOR_RUN: the state dir's lock, else -1 */
+    bool wait;                  /* wait for the lock (and a pool's lease) */
+    struct pool pool;           /* [pool]; pool.name NULL outside a pool */
     /* renew_current(): */
     struct token_key *cur;      /* the current pair, or NULL */
     X509 *cert;                 /* its certificate, or NULL */
@@ -62,6 +65,7 @@ struct renew_result {
     json_t *destroyed;          /* labels of the retired pairs destroyed (array) */
     X509 *cert;                 /* renewed: the new current certificate, or NULL */
     char *key_uri;              /* renewed: its key's URI, or NULL */
+    bool picked_up;             /* pool: another member's certificate was deployed */
     bool waiting;               /* [ca] type = manual: the CSR is out, waiting for the CA
                                    (c->st->txn has its path and since when) */
 };

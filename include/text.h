@@ -6,6 +6,7 @@
 #define P11E_TEXT_H
 
 #include <stddef.h>
+#include <time.h>
 #include <stdint.h>
 
 /* Lower-case hex of `len` bytes into a new string (caller frees). */
@@ -23,6 +24,9 @@ int hex_decode(const char *hex, uint8_t **out, size_t *outlen);
  * (caller frees); NULL only when memory ran out.
  */
 char *uri_redact(const char *uri);
+
+/* `t` as "YYYY-MM-DDTHH:MM:SSZ" (UTC) into buf, or "?" when it cannot be shown. */
+void text_utc(time_t t, char *buf, size_t cap);
 
 /*
  * Copy `in` replacing bytes outside printable ASCII with '?' and capping the

@@ -245,4 +245,36 @@ int token_relabel_key(struct token *tok, struct token_key *key, const char *labe
 int token_each_key(struct token *tok,
     int (*cb)(struct token *tok, struct token_key *key, void *arg), void *arg);
 
+/*
+ * Data objects (CKO_DATA, token and private), found by CKA_APPLICATION and
+ * CKA_LABEL: what the members of a pool share (pool.h).  Nothing here
+ * touches keys.
+ */
+struct token_data {
+    unsigned long obj;  /* the object's handle in this session */
+    uint8_t *value;     /* CKA_VALUE, NUL-terminated; NULL when unreadable */
+    size_t len;
+};
+
+/*
+ * Every data object with this application and label (at most 16), with
+ * its value.  Returns the count and *out (token_data_free()), 0 when there
+ * is none, or -1 after reporting.  An object another session destroyed
+ * since the find has value NULL.
+ */
+long token_data_list(struct token *tok, const char *app, const char *label,
+    struct token_data **out);
+void token_data_free(struct token_data *d, long n);
+
+/*
+ * Create a data object.  PKCS#11 does not refuse a second object with the
+ * same label: callers that need one winner arbitrate (pool.c).  *obj (may
+ * be NULL) gets its handle.  0, or -1 after reporting.
+ */
+int token_data_create(struct token *tok, const char *app, const char *label, const void *value,
+    size_t len, unsigned long *obj);
+
+/* Destroy a data object (already gone is fine).  0, or -1 after reporting. */
+int token_data_destroy(struct token *tok, unsigned long obj);
+
 #endif

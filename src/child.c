@@ -91,6 +91,7 @@ child_exec(const char *const argv[], char **env, int devnull)
     static const char pre[] = "p11enroll: ", msg[] = ": cannot execute\n";
 
     (void)setpgid(0, 0);    /* its own group: a timeout kills its children too */
+    (void)signal(SIGPIPE, SIG_DFL); /* token_open() ignores it; a hook gets the default */
     if (devnull != -1)
         (void)dup2(devnull, STDIN_FILENO);
     (void)dup2(STDERR_FILENO, STDOUT_FILENO);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cmdopt.h"
+#include "pool.h"
 #include "commands.h"
 #include "plan.h"
 #include "profile.h"
@@ -91,6 +92,18 @@ print_plan(const struct plan *pl)
     }
 }
 
+/* [pool] (pool.h): the members sharing the key on one token, as JSON; NULL when none. */
+static json_t *
+key_pool_json(const struct pool *kp, const struct profile *p)
+{
+    if (kp->name == NULL)
+        return NULL;
+    return json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", kp->name, "member", kp->member,
+        "role", kp->leader ? "leader" : "follower", "takeover_after",
+        p->pool.takeover_after ? p->pool.takeover_after : "1/2", "lease",
+        p->pool.lease ? p->pool.lease : "15m");
+}
+
 /* Report a failed plan on stderr and, with --json, the error object on stdout. */
 static void
 report_error(const struct profile *p, const struct plan *pl, bool json)
@@ -146,6 +159,7 @@ cmd_plan(int argc, char **argv)
     };
     struct profile *p = NULL;
     struct plan *pl = NULL;
+    struct pool kp;
     json_t *j = NULL;
     char *text = NULL;
     int rc;
@@ -178,8 +192,14 @@ cmd_plan(int argc, char **argv)
         }
         goto out;
     }
+    if (pool_from_profile(p, &kp) == -1) {
+        rc = cmdopt_fail(json);
+        goto out;
+    }
     if (json) {
-        if ((j = plan_to_json(pl)) == NULL || (text = json_dumps(j, 0)) == NULL) {
+        if ((j = plan_to_json(pl)) != NULL && kp.name != NULL)
+            json_object_set_new(j, "key_pool", key_pool_json(&kp, p));
+        if (j == NULL || (text = json_dumps(j, 0)) == NULL) {
             err_runtime("E_NOMEM", "out of memory");
             rc = EXIT_RUNTIME;
             goto out;
@@ -187,6 +207,12 @@ cmd_plan(int argc, char **argv)
         printf("%s\n", text);
     } else {
         print_plan(pl);
+        if (kp.name != NULL)
+            printf("key pool     %s: member %s is the %s (takeover-after %s, lease %s); "
+                   "every member uses the one key on the shared token\n", kp.name, kp.member,
+                kp.leader ? "leader" : "follower",
+                p->pool.takeover_after ? p->pool.takeover_after : "1/2",
+                p->pool.lease ? p->pool.lease : "15m");
     }
     rc = fflush(stdout) == 0 ? EXIT_DONE : EXIT_RUNTIME;
 out:

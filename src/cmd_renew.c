@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "acme_enroll.h"
 #include "enroll.h"
+#include "pool.h"
 #include "renew.h"
 #include "renew_flow.h"
 #include "rotate.h"
@@ -106,7 +107,9 @@ put_result(json_t *out, const struct renew_result *res, bool renewed)
 {
     if (res->retired != NULL)
         json_object_set_new(out, "retired", json_string(res->retired));
-    json_object_set_new(out, "renewed", json_boolean(renewed));
+    json_object_set_new(out, "renewed", json_boolean(renewed && !res->picked_up));
+    if (res->picked_up)
+        json_object_set_new(out, "picked_up", json_true());
     json_object_set_new(out, "destroyed",
         res->destroyed ? json_incref(res->destroyed) : json_array());
     if (res->cert != NULL) {
@@ -220,11 +223,14 @@ run_renew(struct renew_ctx *c, const char *profile, bool force, bool dry_run, bo
     struct renew_decision d;
     struct renew_ari ari = { 0 };
     struct renew_result res = { 0 };
-    int rc = -1, ari_rc = 0;
+    int rc = -1, ari_rc = 0, quick;
     char t1[32];
 
-    if (decide(c, force, &d, &ari, &ari_rc) == -1)
+    /* A pool follower with nothing to do finds out in a few token calls. */
+    if ((quick = pool_quick_check(c, force, &d)) == -1 ||
+        (quick == 0 && decide(c, force, &d, &ari, &ari_rc) == -1))
         goto out;
+    pool_gate(c, force, &d);
     json_object_set_new(out, "due", json_boolean(d.due));
     json_object_set_new(out, "reason", json_string(renew_reason_name(d.reason)));
     json_object_set_new(out, "detail", json_string(d.detail));
@@ -234,12 +240,13 @@ run_renew(struct renew_ctx *c, const char *profile, bool force, bool dry_run, bo
     }
     if (!d.due) {
         /* The ARI cache, or a state whose bad cache entry load dropped. */
-        if (!dry_run && renew_not_due(c, ari_rc == 2 || c->st->repaired, &res) == -1)
+        if (!dry_run && !quick &&
+            renew_not_due(c, ari_rc == 2 || c->st->repaired, &res) == -1)
             goto out;
-        put_result(out, &res, false);
+        put_result(out, &res, res.picked_up);
         if (!json)
             progress("not due: %s", d.detail);
-        rc = EXIT_NOT_DUE;
+        rc = res.picked_up ? EXIT_DONE : EXIT_NOT_DUE;
         goto out;
     }
     if (!c->pol.rotate && c->cur != NULL && d.reason == RENEW_KEY_TYPE) {

@@ -6,6 +6,7 @@
 #include <openssl/x509v3.h>
 
 #include "cmdopt.h"
+#include "pool.h"
 #include "commands.h"
 #include "renew.h"
 #include "renew_flow.h"
@@ -122,6 +123,11 @@ print_text(json_t *j)
     json_array_foreach(un, i, v)
         printf("unmanaged    %s (id %s): not in the state, never touched by p11enroll\n",
             S(v, "label"), S(v, "id"));
+    if ((v = json_object_get(j, "pool")) != NULL)
+        printf("pool         %s, member %s (%s); last renewed by %s at %s; this member's "
+               "files %s the token\n", S(v, "name"), S(v, "member"), S(v, "role"),
+            S(v, "renewed_by"), S(v, "renewed_at"),
+            json_is_true(json_object_get(v, "files_match")) ? "match" : "do NOT match");
     json_array_foreach(json_object_get(j, "unreadable"), i, v)
         printf("unreadable   %s: %s (left by a crash?); 'p11enroll repair' removes it\n",
             S(v, "object"), S(v, "why"));
@@ -293,6 +299,8 @@ status_json(struct renew_ctx *c, const char *profile, json_t **out)
     }
     json_object_set_new(j, "labels_immutable", json_boolean(c->st->labels_immutable));
     json_object_set_new(j, "last_renewal", jtime(c->st->last_renewal));
+    if (c->pool.name != NULL)
+        json_object_set_new(j, "pool", pool_status_json(c));
     *out = j;
     return 0;
 }

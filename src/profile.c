@@ -60,6 +60,7 @@ enum check {
     CK_INTERNAL_SAN,
     CK_CA_KIND,
     CK_COUNTRY,
+    CK_ROLE,
 };
 
 #define F(m) offsetof(struct profile, m)
@@ -127,13 +128,18 @@ static const struct field {
     { "renewal", "retire-after", F(renewal.retire_after), CK_DURATION },
     { "renewal", "jitter", F(renewal.jitter), CK_DURATION },
     { "hooks", "deploy", F(hooks.deploy), CK_NONE },
+    { "pool", "name", F(pool.name), CK_NONE },
+    { "pool", "role", F(pool.role), CK_ROLE },
+    { "pool", "member", F(pool.member), CK_NONE },
+    { "pool", "takeover-after", F(pool.takeover_after), CK_RENEW_BEFORE },
+    { "pool", "lease", F(pool.lease), CK_DURATION },
     { "hooks", "csr-ready", F(hooks.csr_ready), CK_NONE },
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 
 static const char *const sections[] = {
     "token", "key", "edge", "names", "subject", "csr", "ca", "output",
-    "renewal", "hooks",
+    "renewal", "hooks", "pool",
 };
 #define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
 
@@ -148,6 +154,7 @@ static const char *const enum_topology[] = { "single", "pool", NULL };
 static const char *const enum_lb[] = { "dns", "hardware", NULL };
 static const char *const enum_internal_san[] = { "none", "subject", NULL };
 static const char *const enum_ca_kind[] = { "public", "private", NULL };
+static const char *const enum_role[] = { "leader", "follower", NULL };
 
 /* Loader state, shared by the line reader and the inih handler. */
 struct ctx {
@@ -527,6 +534,7 @@ check_value(struct ctx *c, const struct field *f, const char *v)
     case CK_LOAD_BALANCING: set = enum_lb; break;
     case CK_INTERNAL_SAN: set = enum_internal_san; break;
     case CK_CA_KIND: set = enum_ca_kind; break;
+    case CK_ROLE: set = enum_role; break;
     }
     if (set == NULL || one_of(v, set) == 0)
         return 0;

@@ -425,16 +425,6 @@ names_differ(const struct plan *pl, const struct renew_cert *c, char *buf, size_
     return differ;
 }
 
-static void
-fmt_time(time_t t, char *buf, size_t cap)
-{
-    struct tm tm;
-    if (gmtime_r(&t, &tm) == NULL)
-        snprintf(buf, cap, "?");
-    else
-        strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 void
 renew_decide(const struct renew_input *in, struct renew_decision *out)
 {
@@ -536,12 +526,12 @@ renew_decide(const struct renew_input *in, struct renew_decision *out)
         out->due = false;
         out->reason = RENEW_NOT_DUE;
         out->clock_behind = true;
-        fmt_time(c->not_before, t1, sizeof(t1));
+        text_utc(c->not_before, t1, sizeof(t1));
         snprintf(out->detail, sizeof(out->detail), "the certificate is not valid until %s: "
             "the host clock is behind (check NTP); not renewing", t1);
         return;
     }
-    fmt_time(out->due_at, t1, sizeof(t1));
+    text_utc(out->due_at, t1, sizeof(t1));
     if (in->now >= out->due_at) {
         snprintf(out->detail, sizeof(out->detail), "%s since %s",
             out->from_ari ? "inside the CA's suggested renewal window (ARI)"

@@ -69,10 +69,13 @@ renew_setup(const char *profile, const struct token_opts *over, enum renew_use u
 
     memset(c, 0, sizeof(*c));
     c->lockfd = -1;
+    c->wait = wait;
     /* Input checks first: nothing below changes anything before they pass. */
     if (enroll_plan(profile, &c->e) == -1)
         return -1;
     p = c->e.prof;
+    if (pool_from_profile(p, &c->pool) == -1)
+        return -1;
     if (use == RENEW_FOR_STATUS) {
         if (renew_policy_from_profile(p, &c->pol) == -1)
             return -1;
@@ -118,6 +121,8 @@ renew_ctx_free(struct renew_ctx *c)
     renew_cert_clear(&c->facts);
     X509_free(c->cert);
     token_key_free(c->cur);
+    if (c->e.tok != NULL)
+        pool_lease_release(c->e.tok, &c->pool);
     free(c->r.retired);
     enroll_free(&c->e);
     state_free(c->st);
@@ -232,12 +237,20 @@ renew_abandon(struct renew_ctx *c, bool *had)
 int
 renew_resume(struct renew_ctx *c, struct renew_result *res)
 {
+    int rc;
+
     memset(res, 0, sizeof(*res));
     progress("resuming the renewal started %lld s ago (step %s)",
         (long long)(c->r.now - c->st->txn.started), state_step_name(c->st->txn.step));
-    if (check_before_change(c) == -1 || rotate_resume(&c->r) == -1)
+    if (check_before_change(c) == -1)
         return -1;
-    return c->r.waiting ? waiting(c, res) : renewed(c, res);
+    if ((rc = pool_before_change(c, true, res)) != 0)
+        return rc == 1 ? 0 : -1;
+    if (rotate_resume(&c->r) == -1)
+        rc = -1;
+    else
+        rc = c->r.waiting ? waiting(c, res) : renewed(c, res);
+    return pool_after_change(c, rc);
 }
 
 int
@@ -287,13 +300,19 @@ renew_in_progress(const struct enroll *e)
 int
 renew_run(struct renew_ctx *c, const char *reason, struct renew_result *res)
 {
+    int rc;
+
     memset(res, 0, sizeof(*res));
     if (check_before_change(c) == -1)
         return -1;
+    if ((rc = pool_before_change(c, false, res)) != 0)
+        return rc == 1 ? 0 : -1;
     if (rotate_begin(&c->r, c->cur, c->cert, c->pol.rotate, reason) == -1 ||
         rotate_resume(&c->r) == -1)
-        return -1;
-    return c->r.waiting ? waiting(c, res) : renewed(c, res);
+        rc = -1;
+    else
+        rc = c->r.waiting ? waiting(c, res) : renewed(c, res);
+    return pool_after_change(c, rc);
 }
 
 int
@@ -308,5 +327,5 @@ renew_not_due(struct renew_ctx *c, bool save, struct renew_result *res)
         return -1;
     if (rotate_housekeeping(&c->r, res->destroyed) == -1)
         return -1;
-    return 0;
+    return pool_sync(c, res);
 }

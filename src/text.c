@@ -264,3 +264,12 @@ list_next(const char *p, char *item, size_t size)
     snprintf(item, size, "%.*s", (int)(e - s), s);
     return p + n + (p[n] == ',');
 }
+
+void
+text_utc(time_t t, char *buf, size_t cap)
+{
+    struct tm tm;
+
+    if (gmtime_r(&t, &tm) == NULL || strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, cap, "?");
+}

@@ -10,6 +10,7 @@
 #include "token_int.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -457,6 +458,12 @@ token_open(const struct token_opts *opts, struct token **out)
     char *shown = uri_redact(opts->uri);
 
     *out = NULL;
+    /*
+     * A remote module (p11-kit-client.so: a network HSM) writes to a socket
+     * the server may have closed: that must be a CK_RV the caller reports
+     * (exit 1), not a SIGPIPE that kills the run without a word.
+     */
+    (void)signal(SIGPIPE, SIG_IGN);
     if (opts->uri == NULL || strncmp(opts->uri, "pkcs11:", 7) != 0) {
         err_input("E_URI", "token URI %s: not a pkcs11: URI", opts->uri ? shown : "(none)");
         free(shown);
