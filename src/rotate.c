@@ -26,7 +26,7 @@
  * finishes both without the network.  With rotate = no the key does not
  * change and the files are written at install, as `enroll` does.
  */
-#include "rotate.h"
+#include "rotate_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -42,8 +42,6 @@
 #include "rotate_manual.h"
 #include "fault.h"
 #include "util.h"
-
-#define STAGED_CHAIN "renew-next.pem"
 
 /* ---- lookups ------------------------------------------------------------------ */
 
@@ -123,8 +121,8 @@ key_hex_id(const struct token_key *key)
     return hex_encode(id, len);
 }
 
-static bool
-key_has_id(const struct token_key *key, const char *hex)
+bool
+rotate_key_has_id(const struct token_key *key, const char *hex)
 {
     char *mine = key_hex_id(key);
     bool same = mine != NULL && hex != NULL && strcmp(mine, hex) == 0;
@@ -147,8 +145,8 @@ rotate_check_outputs(const struct profile *p)
     return 0;
 }
 
-static char *
-state_file(const struct rotate *r, const char *name)
+char *
+rotate_state_file(const struct rotate *r, const char *name)
 {
     char *path = NULL;
     if (asprintf(&path, "%s/%s", r->e->prof->output.state_dir, name) == -1)
@@ -159,14 +157,14 @@ state_file(const struct rotate *r, const char *name)
 static char *
 order_file(const struct rotate *r)
 {
-    return state_file(r, "acme-order.url");
+    return rotate_state_file(r, "acme-order.url");
 }
 
 /* Remove a file of the state dir; absent is fine.  0, or -1 after reporting. */
-static int
-unlink_state_file(const struct rotate *r, const char *name)
+int
+rotate_unlink_state_file(const struct rotate *r, const char *name)
 {
-    char *path = state_file(r, name);
+    char *path = rotate_state_file(r, name);
     int rc = 0;
 
     if (path == NULL) {
@@ -181,8 +179,8 @@ unlink_state_file(const struct rotate *r, const char *name)
     return rc;
 }
 
-static int
-save_step(struct rotate *r, enum state_step step)
+int
+rotate_save_step(struct rotate *r, enum state_step step)
 {
     r->st->txn.step = step;
     verbose("journal: %s", state_step_name(step));
@@ -254,14 +252,14 @@ rotate_begin(struct rotate *r, const struct token_key *cur, X509 *cert, bool rot
         return -1;
     }
     free(of);
-    if (unlink_state_file(r, STAGED_CHAIN) == -1)
+    if (rotate_unlink_state_file(r, STAGED_CHAIN) == -1)
         return -1;
     if (t->rotate)
         progress("renewal: new key pair %s (id %s) for %s", t->pending_label, t->pending_id,
             r->label);
     else
         progress("renewal: re-using key %s (rotate = no)", r->label);
-    return save_step(r, t->rotate ? STEP_KEYGEN : STEP_ORDER);
+    return rotate_save_step(r, t->rotate ? STEP_KEYGEN : STEP_ORDER);
 nomem:
     err_runtime("E_NOMEM", "out of memory");
     return -1;
@@ -309,9 +307,9 @@ pending_key_ok(struct rotate *r, const struct token_key *key)
 static int
 forget_order(struct rotate *r)
 {
-    if (unlink_state_file(r, "acme-order.url") == -1 ||
-        unlink_state_file(r, "acme-order.key") == -1 ||
-        unlink_state_file(r, STAGED_CHAIN) == -1)
+    if (rotate_unlink_state_file(r, "acme-order.url") == -1 ||
+        rotate_unlink_state_file(r, "acme-order.key") == -1 ||
+        rotate_unlink_state_file(r, STAGED_CHAIN) == -1)
         return -1;
     return 0;
 }
@@ -386,7 +384,7 @@ step_keygen(struct rotate *r)
         }
     }
     fault_point("generated");
-    rc = save_step(r, STEP_ORDER);
+    rc = rotate_save_step(r, STEP_ORDER);
 out:
     free(id);
     token_key_free(key);
@@ -406,7 +404,7 @@ run_order(struct rotate *r, bool rotate)
     char *staged = NULL;
     int rc;
 
-    if (rotate && (staged = state_file(r, STAGED_CHAIN)) == NULL) {
+    if (rotate && (staged = rotate_state_file(r, STAGED_CHAIN)) == NULL) {
         err_runtime("E_NOMEM", "out of memory");
         return -1;
     }
@@ -448,7 +446,7 @@ regenerate_pending(struct rotate *r)
         "it; making a new pair and ordering again", t->pending_label, t->pending_id, n);
     if (forget_order(r) == -1)
         return -1;
-    return save_step(r, STEP_KEYGEN);
+    return rotate_save_step(r, STEP_KEYGEN);
 }
 
 static int
@@ -492,7 +490,7 @@ step_order(struct rotate *r)
         if ((ok = pending_key_ok(r, key)) == -1)
             goto out;
         if (ok == 1) {
-            rc = save_step(r, STEP_KEYGEN);
+            rc = rotate_save_step(r, STEP_KEYGEN);
             goto out;
         }
     }
@@ -536,9 +534,9 @@ step_order(struct rotate *r)
         t->retired_label = NULL;
         if (t->old_id != NULL && (t->retired_label = new_label(r, "retired", t->old_id)) == NULL)
             goto out;
-        rc = save_step(r, STEP_SWITCH);
+        rc = rotate_save_step(r, STEP_SWITCH);
     } else {
-        rc = save_step(r, STEP_DEPLOY);
+        rc = rotate_save_step(r, STEP_DEPLOY);
     }
 out:
     free(of);
@@ -629,7 +627,7 @@ step_switch(struct rotate *r)
         /* The stable label must be free: only our old pair or the new one may hold it. */
         if ((found = token_find_key(r->e->tok, r->label, NULL, 0, &other)) == -1)
             goto out;
-        if (found == 0 && !key_has_id(other, t->pending_id)) {
+        if (found == 0 && !rotate_key_has_id(other, t->pending_id)) {
             err_runtime("E_LABEL_TAKEN", "token %s has a key labelled %s that this renewal did "
                 "not expect (not id %s); not switching: the new key stays %s and the [output] "
                 "files keep the old certificate; remove or rename that key and run renew "
@@ -685,174 +683,13 @@ step_switch(struct rotate *r)
             goto out;
         }
     }
-    rc = save_step(r, STEP_FILES);
+    rc = rotate_save_step(r, STEP_FILES);
     fault_point("switched");
 out:
     token_key_free(old);
     token_key_free(pending);
     token_key_free(other);
     return rc;
-}
-
-/*
- * The chain to write with `leaf`: the one staged at the order (when it is
- * this leaf's), else the current [output] chain file when it links to the
- * leaf (same intermediate), else none (with a warning).  *chain may be NULL.
- */
-static void
-files_chain(struct rotate *r, X509 *leaf, STACK_OF(X509) **chain)
-{
-    const char *outchain = r->e->prof->output.chain;
-    char *staged = state_file(r, STAGED_CHAIN);
-    X509 *first = NULL;
-    STACK_OF(X509) *rest = NULL;
-
-    *chain = NULL;
-    if (staged != NULL && access(staged, F_OK) == 0 &&
-        cert_read(staged, "the staged chain", &first, &rest) == 0 && X509_cmp(first, leaf) == 0 &&
-        cert_check_chain(leaf, rest) == 0) {
-        *chain = rest;
-        rest = NULL; /* transferred */
-        goto out;
-    }
-    X509_free(first);
-    first = NULL;
-    sk_X509_pop_free(rest, X509_free);
-    rest = NULL;
-    err_clear();
-    /* The [output] chain file holds the chain alone: its first certificate too. */
-    if (outchain != NULL && access(outchain, F_OK) == 0 &&
-        cert_read(outchain, "[output] chain", &first, &rest) == 0) {
-        if (rest == NULL)
-            rest = sk_X509_new_null();
-        if (rest != NULL && sk_X509_insert(rest, first, 0) > 0) {
-            first = NULL; /* transferred */
-            if (cert_check_chain(leaf, rest) == 0) {
-                warnmsg("the staged chain of the new certificate is missing; using the chain "
-                    "in %s, which links to it", outchain);
-                *chain = rest;
-                rest = NULL; /* transferred */
-                goto out;
-            }
-        }
-    }
-    err_clear();
-    warnmsg("the chain of the new certificate is unknown: [output] chain/fullchain hold the "
-        "certificate alone until the next renewal");
-out:
-    X509_free(first);
-    sk_X509_pop_free(rest, X509_free);
-    free(staged);
-}
-
-/*
- * The new pair is L but its certificate is gone: a torn write (SoftHSM
- * rewrites an object's file in place) during its relabel.  The issued leaf
- * is still staged in <state-dir>/renew-next.pem: store it again when it is
- * this key's.  0 (*cert set, or left NULL when there is nothing to restore
- * from), -1 after reporting.
- */
-static int
-restore_cert(struct rotate *r, const struct token_key *key, X509 **cert)
-{
-    char *staged = state_file(r, STAGED_CHAIN);
-    X509 *leaf = NULL;
-    STACK_OF(X509) *rest = NULL;
-    int rc = 0;
-
-    if (staged == NULL || access(staged, F_OK) == -1 ||
-        cert_read(staged, "the staged chain", &leaf, &rest) == -1 ||
-        EVP_PKEY_eq(X509_get0_pubkey(leaf), token_key_public(key)) != 1) {
-        err_clear();
-        goto out;
-    }
-    if (token_store_cert(r->e->tok, key, leaf) == -1) {
-        rc = -1;
-        goto out;
-    }
-    warnmsg("the certificate of %s was lost on token %s (a torn write?); stored it again from "
-        "%s", r->label, token_label(r->e->tok), staged);
-    *cert = leaf;
-    leaf = NULL; /* transferred */
-out:
-    X509_free(leaf);
-    sk_X509_pop_free(rest, X509_free);
-    free(staged);
-    return rc;
-}
-
-/*
- * Write the [output] files from the current pair's certificate on the
- * token, now that L names that pair.  Idempotent: a rerun writes the same
- * files again.
- */
-static int
-step_files(struct rotate *r)
-{
-    struct token_key *key = NULL;
-    X509 *cert = NULL;
-    STACK_OF(X509) *chain = NULL;
-    int found, rc = -1;
-
-    fault_point("files");
-    if ((found = rotate_find_current(r, &key, &cert)) == 0 && cert == NULL &&
-        restore_cert(r, key, &cert) == -1)
-        goto out;
-    if (found != 0 || cert == NULL) {
-        if (found != -1)
-            err_runtime("E_NO_KEY", "no current key %s with a certificate on token %s after "
-                "the switch", r->label, token_label(r->e->tok));
-        goto out;
-    }
-    if (!key_has_id(key, r->st->txn.pending_id)) {
-        err_runtime("E_STATE", "after the switch, %s on token %s is not the new key (id %s)",
-            r->label, token_label(r->e->tok), r->st->txn.pending_id);
-        goto out;
-    }
-    files_chain(r, cert, &chain);
-    progress("renewal: writing the [output] files for %s", r->label);
-    if (enroll_write_outputs(r->e, cert, chain) == -1) {
-        warnmsg("the new key is current but the [output] files still hold the old "
-            "certificate; the next run writes them again");
-        goto out;
-    }
-    fault_point("filed");
-    if ((rc = save_step(r, STEP_DEPLOY)) == 0 && unlink_state_file(r, STAGED_CHAIN) == -1)
-        err_clear(); /* a stale staged chain is harmless: rotate_begin() removes it */
-out:
-    sk_X509_pop_free(chain, X509_free);
-    X509_free(cert);
-    token_key_free(key);
-    return rc;
-}
-
-static int
-step_deploy(struct rotate *r)
-{
-    struct token_key *key = NULL;
-    X509 *cert = NULL;
-    int found, rc;
-
-    fault_point("deploy");
-    if ((found = rotate_find_current(r, &key, &cert)) != 0) {
-        if (found == 1)
-            err_runtime("E_NO_KEY", "no current key %s on token %s after the switch", r->label,
-                token_label(r->e->tok));
-        return -1;
-    }
-    X509_free(cert);
-    r->e->key = key; /* transferred */
-    rc = enroll_deploy_hook(r->e);
-    token_key_free(r->e->key);
-    r->e->key = NULL;
-    if (rc == -1) {
-        warnmsg("the new certificate is installed; the next run runs the deploy hook again");
-        return -1;
-    }
-    fault_point("deployed");
-    r->st->last_renewal = r->now;
-    state_txn_clear(r->st);
-    return state_save(r->st);
 }
 
 int
@@ -865,8 +702,8 @@ rotate_resume(struct rotate *r)
         case STEP_KEYGEN: rc = step_keygen(r); break;
         case STEP_ORDER: rc = step_order(r); break;
         case STEP_SWITCH: rc = step_switch(r); break;
-        case STEP_FILES: rc = step_files(r); break;
-        case STEP_DEPLOY: rc = step_deploy(r); break;
+        case STEP_FILES: rc = rotate_step_files(r); break;
+        case STEP_DEPLOY: rc = rotate_step_deploy(r); break;
         default: rc = -1; break;
         }
         if (rc == -1)
