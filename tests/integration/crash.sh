@@ -278,13 +278,28 @@ run renew --profile "$T/long.ini" --force --json
 expect_rc 0 "a 300-byte key label: renew --force"
 check "a 300-byte key label: retired under its whole name" bash -c 'jq -e --arg l "$2" ".retired | startswith(\$l + \".retired.\")" <<<"$1" >/dev/null' _ "$OUT" "$LONG"
 
-# renew_kills N WHAT: N cycles of `renew --force` killed after a random
-# delay (rand_delay) and run again unkilled; the invariants after each.
+# renew_kills N WHAT [atomic]: N cycles of `renew --force` killed after a
+# random delay (rand_delay) and run again unkilled; the invariants after
+# each.  With "atomic" (a token that writes each object whole) the token's
+# objects are checked as the kill left them too (the pending pair allowed).
+# Prints where the kills left the journal, to show they spread over the run,
+# and counts (HALF_PAIRS) the kills that left half of the pending pair.
+HALF_PAIRS=0
 renew_kills() {
-  local n=$1 what=$2 i d why bad=0
+  local n=$1 what=$2 atomic=${3:-} i d why bad=0 step
+  local -A steps=()
   for i in $(seq 1 "$n"); do
     d=$(rand_delay)
     killed "$d" renew --profile "$P" --force --no-wait
+    step=$(jq -r '.txn.step // "none"' "$T/state/renew.json" 2>/dev/null) || step=unreadable
+    steps[$step]=$(( ${steps[$step]:-0} + 1 ))
+    # Killed inside C_GenerateKeyPair with one half of the pair stored.
+    [ "$step" != keygen ] || [ "$(ptool --list-objects | grep -ciE "ID: *$(pending_id)\$")" != 1 ] ||
+      HALF_PAIRS=$((HALF_PAIRS + 1))
+    why=""
+    if [ -n "$atomic" ] && ! why=$(ptool --list-objects | python3 "$T/inv.py" "$L" "$T/state/renew.json" 1); then
+      cycle_failed "$what cycle $i (killed after ${d}s, journal at $step): as killed: $why"; bad=1; break
+    fi
     heal_token_files
     run renew --profile "$P" --no-wait
     why=""
@@ -294,6 +309,7 @@ renew_kills() {
     [ -n "$why" ] || [ -z "$(stray_tmp)" ] || why="temp files left: $(stray_tmp)"
     [ -z "$why" ] || { cycle_failed "$what cycle $i (killed after ${d}s): $why"; bad=1; break; }
   done
+  echo "# $what: the kills left the journal at: $(for step in "${!steps[@]}"; do printf '%s %s, ' "$step" "${steps[$step]}"; done)"
   check "$what: renew killed at random $n times: every rerun restores the invariants" test "$bad" = 0
 }
 
@@ -302,12 +318,14 @@ renew_kills() {
 # a random delay (0..MAX-DELAY s): the next enroll must succeed on it.
 E=$T/e.ini
 enroll_kills() {
-  local n=$1 maxd=$2 newtok=$3 what=$4 i d why bad=0
+  local n=$1 maxd=$2 newtok=$3 what=$4 i d why bad=0 inkeygen=0 finished=0
   for i in $(seq 1 "$n"); do
     "$newtok" "$i" || { why="cannot make token $i"; cycle_failed "$what: $why"; bad=1; break; }
     rm -rf "$T/o" "$T/state"; mkdir -p "$T/o" "$T/state"
     d=$(python3 -c "import random; print('%.3f' % random.uniform(0, $maxd))")
     killed "$d" enroll --profile "$E"
+    [ ! -s "$T/state/keygen.journal" ] || inkeygen=$((inkeygen + 1))
+    [ ! -e "$T/o/cert.pem" ] || finished=$((finished + 1))
     heal_token_files
     run enroll --profile "$E"
     why=""
@@ -319,6 +337,7 @@ enroll_kills() {
     [ -n "$why" ] || [ -z "$(stray_tmp)" ] || why="temp files left: $(stray_tmp)"
     [ -z "$why" ] || { cycle_failed "$what enroll cycle $i (killed after ${d}s): $why"; bad=1; break; }
   done
+  echo "# $what: enroll kills that left a key generation journalled: $inkeygen; that came after the files: $finished"
   check "$what: first enroll killed at random $n times: the next enroll succeeds" test "$bad" = 0
 }
 
