@@ -14,9 +14,10 @@
 TPM_CYCLES=${CRASH_TPM_CYCLES:-16}
 TPM_ENROLL_CYCLES=${CRASH_TPM_ENROLL_CYCLES:-$(( (TPM_CYCLES + 4) / 5 ))}
 
-# tpm_start LABEL: a new swtpm with one tpm2-pkcs11 token LABEL, stopped at exit.
+# tpm_start LABEL [FIXTURE-OPTION]: a new swtpm with one tpm2-pkcs11 token
+# LABEL, stopped at exit.
 tpm_start() {
-  "$SRCDIR/scripts/tpm-token" --label "$1" --pin 1234 >"$T/tpm.env" 2>"$T/tpm.err" || return 1
+  "$SRCDIR/scripts/tpm-token" --label "$1" --pin 1234 ${2:+"$2"} >"$T/tpm.env" 2>"$T/tpm.err" || return 1
   # shellcheck disable=SC1091
   . "$T/tpm.env"
   TPM_DIRS+=("$P11E_TOKEN_DIR")
@@ -32,10 +33,13 @@ tpm_profile() {
 }
 # tpm_token I: a fresh TPM token en<I> and the profile $E for it (the
 # previous cycle's TPM is stopped: one swtpm at a time).
-tpm_token() {
+tpm_stop_all() {
   local d
   for d in "${TPM_DIRS[@]}"; do "$SRCDIR/scripts/tpm-token" --stop "$d"; done
   TPM_DIRS=()
+}
+tpm_token() {
+  tpm_stop_all
   TOK=en$1
   tpm_start "$TOK" && tpm_profile "$E" "$TOK"
 }
@@ -70,4 +74,35 @@ else
   renew_kills "$TPM_CYCLES" "tpm (0..${MAXD}s)" atomic
   echo "# tpm: kills inside C_GenerateKeyPair that left half of the pending pair (cleaned by the next run): $HALF_PAIRS"
   enroll_kills "$TPM_ENROLL_CYCLES" "$(python3 -c "print('%.3f' % (1.5 * $ENROLL_S))")" tpm_token tpm
+  tpm_stop_all
+fi
+
+# Without a resource manager (swtpm's TCTI, as /dev/tpm0) a run killed with
+# keys loaded leaves them in the TPM: the next run fails at C_Login and must
+# say how to free them; after tpm2_flushcontext -t and -l (the objects and
+# the sessions) it works again.  (keygen loads one key: enroll needs a
+# resource manager on swtpm's 3 object slots.)
+loaded() { TPM2TOOLS_TCTI=$TPM2_PKCS11_TCTI tpm2_getcap handles-transient 2>/dev/null | grep -c 0x; }
+if ! command -v swtpm >/dev/null || ! command -v tpm2_ptool >/dev/null; then
+  :
+elif ! tpm_start norm --no-rm; then
+  not_ok "tpm without a resource manager: the fixture starts: $(head -3 "$T/tpm.err")"
+else
+  K=(--module "$P11E_TPM_MODULE" --token pkcs11:token=norm --type ec:p256)
+  t0=$EPOCHREALTIME
+  P11ENROLL_PIN=1234 run keygen "${K[@]}" --label k0
+  expect_rc 0 "tpm without a resource manager: keygen"
+  MAXD=$(python3 -c "print('%.3f' % (1.5 * $(since "$t0")))")
+  for i in $(seq 1 40); do
+    P11ENROLL_PIN=1234 killed "$(rand_delay)" keygen "${K[@]}" --label "k$i"
+    [ "$(loaded)" -lt 2 ] || break
+  done
+  check "tpm without a resource manager: killed keygens left keys loaded ($(loaded))" test "$(loaded)" -ge 2
+  P11ENROLL_PIN=1234 run keygen "${K[@]}" --label after-kill
+  expect_rc 1 "tpm without a resource manager: the next run fails"
+  expect_err "without a resource manager, run tpm2_flushcontext -t and tpm2_flushcontext -l" "tpm without a resource manager: and says how to free the TPM"
+  TPM2TOOLS_TCTI=$TPM2_PKCS11_TCTI tpm2_flushcontext --transient-object >/dev/null 2>&1
+  TPM2TOOLS_TCTI=$TPM2_PKCS11_TCTI tpm2_flushcontext --loaded-session >/dev/null 2>&1
+  P11ENROLL_PIN=1234 run keygen "${K[@]}" --label after-flush
+  expect_rc 0 "tpm without a resource manager: after tpm2_flushcontext -t and -l keygen works again"
 fi
