@@ -206,7 +206,6 @@ keygen_failed(struct token *tok, const struct keytype *type, CK_RV rv)
 {
     CK_MECHANISM_INFO mi;
     CK_ULONG bits = type->bits;
-    const char *hint = "";
 
     if (!tok_have_mechanism(tok, keygen_mechanism(type), &mi) ||
         !(mi.flags & CKF_GENERATE_KEY_PAIR) ||
@@ -215,11 +214,8 @@ keygen_failed(struct token *tok, const struct keytype *type, CK_RV rv)
         err_runtime("E_UNSUPPORTED", "token %s cannot generate %s", tok->label, type->name);
         return -1;
     }
-    if (tok->family != NULL && tok->family->objects_left_loaded)
-        hint = "; this token may keep the failed call's objects loaded: when it is used "
-            "without a resource manager, run tpm2_flushcontext -t before the next command";
     err_runtime("E_KEYGEN", "token %s: generating %s failed: %s%s", tok->label, type->name,
-        token_rv_text(rv), hint);
+        token_rv_text(rv), tok_loaded_hint(tok));
     return -1;
 }
 

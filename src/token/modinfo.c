@@ -153,6 +153,16 @@ token_labels_fixed(const struct token *tok)
     return tok->family != NULL && tok->family->label_immutable;
 }
 
+const char *
+tok_loaded_hint(const struct token *tok)
+{
+    if (tok->family == NULL || !tok->family->objects_left_loaded)
+        return "";
+    return "; this token may keep objects loaded by a failed or killed run: when it is used "
+        "without a resource manager, run tpm2_flushcontext -t and tpm2_flushcontext -l before "
+        "the next command";
+}
+
 bool
 token_wrap_ignores_extractable(const struct token *tok)
 {

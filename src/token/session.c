@@ -665,7 +665,8 @@ token_login(struct token *tok, const struct token_opts *opts, P11KitUri *uri)
             err_runtime("E_PIN_INCORRECT", "token %s: PIN rejected (from %s): %s", tok->label,
                 pin ? pin->source : "PIN pad", token_rv_text(rv));
         else
-            err_runtime("E_LOGIN", "token %s: C_Login: %s", tok->label, token_rv_text(rv));
+            err_runtime("E_LOGIN", "token %s: C_Login: %s%s", tok->label, token_rv_text(rv),
+                rv == CKR_GENERAL_ERROR || rv == CKR_DEVICE_MEMORY ? tok_loaded_hint(tok) : "");
         pin_free(pin);
         return -1;
     }

@@ -114,6 +114,12 @@ void tok_clean_info(CK_TOKEN_INFO *ti);
 const struct token_family *tok_family(CK_FUNCTION_LIST *fn, const CK_TOKEN_INFO *ti);
 /* Does the family list `type` ("ec:p521") in keytypes?  True without a family or list. */
 bool tok_family_offers(const struct token_family *f, const char *type);
+/*
+ * For a family whose failed or killed calls may leave objects loaded (a TPM
+ * used without a resource manager), the hint to append to the error of a
+ * general failure: how to free them; else "".  Borrowed.
+ */
+const char *tok_loaded_hint(const struct token *tok);
 
 /* ---- key.c ---------------------------------------------------------------- */
 

@@ -7,6 +7,7 @@
 # that match, the [output] files the token's, every other object a complete
 # pair that the journal or the retired list accounts for, the ACME account
 # key unchanged.  CRASH_CYCLES=N soaks longer (default 60: about 2 minutes).
+# Then the same on a TPM 2.0 token (crash_tpm.sh), where labels cannot change.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 : "${P11ENROLL_FAULTS:?set by meson (build/tests/p11enroll-faults)}"
@@ -28,8 +29,8 @@ source "$(dirname "$0")/rotate_lib.sh"
 pebble_profile "$P" --validity 3600
 ini_set "$P" renewal retire-after 0s
 
-TOK=edge
-ptool() { pkcs11-tool --module "$SOFTHSM_MODULE" --token-label "$TOK" --login --pin 1234 "$@" 2>/dev/null; }
+TOK=edge PMOD=$SOFTHSM_MODULE
+ptool() { pkcs11-tool --module "$PMOD" --token-label "$TOK" --login --pin 1234 "$@" 2>/dev/null; }
 account_sha() { ptool --read-object --type pubkey --label acme-account -o "$T/acct.pub" >/dev/null && sha256sum <"$T/acct.pub"; }
 rand_delay() { python3 -c "import random; print('%.3f' % random.uniform(0, $MAXD))"; }
 
@@ -277,48 +278,87 @@ run renew --profile "$T/long.ini" --force --json
 expect_rc 0 "a 300-byte key label: renew --force"
 check "a 300-byte key label: retired under its whole name" bash -c 'jq -e --arg l "$2" ".retired | startswith(\$l + \".retired.\")" <<<"$1" >/dev/null' _ "$OUT" "$LONG"
 
-keep_token_files
-bad=0
-for i in $(seq 1 "$CYCLES"); do
-  d=$(rand_delay)
-  killed "$d" renew --profile "$P" --force --no-wait
-  heal_token_files
-  run renew --profile "$P" --no-wait
-  why=""
-  [ "$RC" = 0 ] || [ "$RC" = 3 ] || why="rerun exit $RC: $(tail -2 "$T/err")"
-  [ -n "$why" ] || why=$(inv_or_repair "$P") || true
-  [ -n "$why" ] || [ "$(account_sha)" = "$ACCT" ] || why="the account key changed"
-  [ -n "$why" ] || [ -z "$(stray_tmp)" ] || why="temp files left: $(stray_tmp)"
-  [ -z "$why" ] || { cycle_failed "cycle $i (killed after ${d}s): $why"; bad=1; break; }
-done
-check "renew killed at random $CYCLES times: every rerun restores the invariants" test "$bad" = 0
+# renew_kills N WHAT [atomic]: N cycles of `renew --force` killed after a
+# random delay (rand_delay) and run again unkilled; the invariants after
+# each.  With "atomic" (a token that writes each object whole) the token's
+# objects are checked as the kill left them too (the pending pair allowed).
+# Prints where the kills left the journal, to show they spread over the run,
+# and counts (HALF_PAIRS) the kills that left half of the pending pair.
+HALF_PAIRS=0
+renew_kills() {
+  local n=$1 what=$2 atomic=${3:-} i d why bad=0 step
+  local -A steps=()
+  for i in $(seq 1 "$n"); do
+    d=$(rand_delay)
+    killed "$d" renew --profile "$P" --force --no-wait
+    step=$(jq -r '.txn.step // "none"' "$T/state/renew.json" 2>/dev/null) || step=unreadable
+    steps[$step]=$(( ${steps[$step]:-0} + 1 ))
+    # Killed inside C_GenerateKeyPair with one half of the pair stored.
+    [ "$step" != keygen ] || [ "$(ptool --list-objects | grep -ciE "ID: *$(pending_id)\$")" != 1 ] ||
+      HALF_PAIRS=$((HALF_PAIRS + 1))
+    why=""
+    if [ -n "$atomic" ] && ! why=$(ptool --list-objects | python3 "$T/inv.py" "$L" "$T/state/renew.json" 1); then
+      cycle_failed "$what cycle $i (killed after ${d}s, journal at $step): as killed: $why"; bad=1; break
+    fi
+    heal_token_files
+    run renew --profile "$P" --no-wait
+    why=""
+    [ "$RC" = 0 ] || [ "$RC" = 3 ] || why="rerun exit $RC: $(tail -2 "$T/err")"
+    [ -n "$why" ] || why=$(inv_or_repair "$P") || true
+    [ -n "$why" ] || [ "$(account_sha)" = "$ACCT" ] || why="the account key changed"
+    [ -n "$why" ] || [ -z "$(stray_tmp)" ] || why="temp files left: $(stray_tmp)"
+    [ -z "$why" ] || { cycle_failed "$what cycle $i (killed after ${d}s): $why"; bad=1; break; }
+  done
+  echo "# $what: the kills left the journal at: $(for step in "${!steps[@]}"; do printf '%s %s, ' "$step" "${steps[$step]}"; done)"
+  check "$what: renew killed at random $n times: every rerun restores the invariants" test "$bad" = 0
+}
 
-# A first enroll killed at random: the next enroll must succeed on the same token.
+# enroll_kills N MAX-DELAY NEW-TOKEN WHAT: N times, NEW-TOKEN I makes an
+# empty token $TOK and the profile $E for it; a first enroll is killed after
+# a random delay (0..MAX-DELAY s): the next enroll must succeed on it.
 E=$T/e.ini
-bad=0
-for i in $(seq 1 "$ENROLL_CYCLES"); do
-  TOK=en$i
+enroll_kills() {
+  local n=$1 maxd=$2 newtok=$3 what=$4 i d why bad=0 inkeygen=0 finished=0
+  for i in $(seq 1 "$n"); do
+    "$newtok" "$i" || { why="cannot make token $i"; cycle_failed "$what: $why"; bad=1; break; }
+    rm -rf "$T/o" "$T/state"; mkdir -p "$T/o" "$T/state"
+    d=$(python3 -c "import random; print('%.3f' % random.uniform(0, $maxd))")
+    killed "$d" enroll --profile "$E"
+    [ ! -s "$T/state/keygen.journal" ] || inkeygen=$((inkeygen + 1))
+    [ ! -e "$T/o/cert.pem" ] || finished=$((finished + 1))
+    heal_token_files
+    run enroll --profile "$E"
+    why=""
+    if [ "$RC" != 0 ]; then
+      why="enroll after the kill: exit $RC: $(tail -2 "$T/err")"
+    else
+      why=$(inv_or_repair "$E") || true
+    fi
+    [ -n "$why" ] || [ -z "$(stray_tmp)" ] || why="temp files left: $(stray_tmp)"
+    [ -z "$why" ] || { cycle_failed "$what enroll cycle $i (killed after ${d}s): $why"; bad=1; break; }
+  done
+  echo "# $what: enroll kills that left a key generation journalled: $inkeygen; that came after the files: $finished"
+  check "$what: first enroll killed at random $n times: the next enroll succeeds" test "$bad" = 0
+}
+
+# soft_token I: SoftHSM token en<I> and its profile $E.
+soft_token() {
+  TOK=en$1
   new_token "$TOK" 1234
   keep_token_files
   cp "$P" "$E"
   ini_set "$E" token uri "pkcs11:token=$TOK"
   ini_set "$E" ca account-key "pkcs11:token=$TOK;object=acme-account"
-  rm -rf "$T/o" "$T/state"; mkdir -p "$T/o" "$T/state"
-  d=$(python3 -c "import random; print('%.3f' % random.uniform(0, 0.6))")
-  killed "$d" enroll --profile "$E"
-  heal_token_files
-  run enroll --profile "$E"
-  why=""
-  if [ "$RC" != 0 ]; then
-    why="enroll after the kill: exit $RC: $(tail -2 "$T/err")"
-  else
-    why=$(inv_or_repair "$E") || true
-  fi
-  [ -n "$why" ] || [ -z "$(stray_tmp)" ] || why="temp files left: $(stray_tmp)"
-  [ -z "$why" ] || { cycle_failed "enroll cycle $i (killed after ${d}s): $why"; bad=1; break; }
-done
-check "first enroll killed at random $ENROLL_CYCLES times: the next enroll succeeds" test "$bad" = 0
+}
+
+keep_token_files
+renew_kills "$CYCLES" SoftHSM
+enroll_kills "$ENROLL_CYCLES" 0.6 soft_token SoftHSM
 echo "# objects a kill left that only 'repair --yes' could remove: $REPAIRED time(s)"
 echo "# SoftHSM token.object emptied by a kill inside C_Login (restored from a copy): $TOKEN_TORN time(s)"
+
+# The same random kills on the TPM token (CRASH_TPM_CYCLES=N for a soak).
+# shellcheck source=crash_tpm.sh
+source "$(dirname "$0")/crash_tpm.sh"
 
 finish
