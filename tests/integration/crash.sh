@@ -352,6 +352,17 @@ soft_token() {
 }
 
 keep_token_files
+# Kills drawn over one run's length: time an unkilled renew --force first (a
+# renewal against the local Pebble takes a fraction of a second, so a fixed
+# 1.5 s bound left most kills before or after the run).
+if [ -z "${CRASH_MAX_DELAY:-}" ]; then
+  t0=$(date +%s.%N)
+  run renew --profile "$P" --force --no-wait
+  t1=$(date +%s.%N)
+  expect_rc 0 "SoftHSM: an unkilled renew --force, timed"
+  MAXD=$(python3 -c "print('%.3f' % max(0.2, 1.2 * ($t1 - $t0)))")
+  echo "# SoftHSM: renew --force took $(python3 -c "print('%.3f' % ($t1 - $t0))") s; kills drawn in 0..${MAXD} s"
+fi
 renew_kills "$CYCLES" SoftHSM
 enroll_kills "$ENROLL_CYCLES" 0.6 soft_token SoftHSM
 echo "# objects a kill left that only 'repair --yes' could remove: $REPAIRED time(s)"
