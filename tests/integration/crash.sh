@@ -171,6 +171,23 @@ for act in abandon renew; do
   check "(b) $act: invariants" invariants
 done
 
+# (b') the OLD private key emptied by a kill inside its relabel (L to
+# L.retired.<t>, fault "switch-half": after it; "switch": before it, so its
+# public key and certificate are still L): the rerun switches the new pair
+# in and removes what is left of the old one (its id is journalled), so
+# that L names one whole pair.
+for at in switch switch-half; do
+  old=$(key_id "$L")
+  frenew "$at"
+  ptool --delete-object --type privkey --id "$old" >/dev/null
+  check "(b') $at: the old private key is gone" test "$(ptool --list-objects --type privkey | grep -ci "ID: *$old")" = 0
+  run renew --profile "$P"
+  expect_rc 0 "(b') $at: the old private key torn, then renew"
+  expect_err "lost its private key" "(b') $at: says what was left of the old key was removed"
+  check "(b') $at: nothing with the old id is left" test "$(ptool --list-objects | grep -ci "ID: *$old")" = 0
+  check "(b') $at: invariants" invariants
+done
+
 # The new pair's certificate emptied by a kill inside the switch (its
 # relabel): the next run stores it again from the staged chain.
 frenew files
@@ -218,6 +235,24 @@ check "(c) invariants after repair" invariants
 run status --profile "$P"
 expect_no_err "unreadable" "(c) status after repair: nothing unreadable"
 check "(c) status after repair: no unreadable line" bash -c '! grep -q "^unreadable" <<<"$1"' _ "$OUT"
+# (c') half a pair labelled like p11enroll's whose private key is gone (a
+# torn write the journal no longer knows about): status reports it, repair
+# --yes removes it, and leaves the same half pair under another label alone.
+cur=$(key_id "$L")
+ptool --write-object "$T/stray.der" --type cert --label "$L" --id 0badc0de >/dev/null
+ptool --write-object "$T/stray.der" --type cert --label "someone-else" --id 0badc0de >/dev/null
+run status --profile "$P"
+expect_out "its private key is gone" "(c') status reports the certificate whose private key is gone"
+run repair --profile "$P"
+expect_err "would remove: certificate" "(c') repair shows the certificate it would remove"
+run repair --profile "$P" --yes
+expect_rc 0 "(c') repair --yes"
+expect_err "removed: certificate on token edge (it has p11enroll's label but its private key is gone)" \
+  "(c') repair --yes removed it"
+check "(c') the current pair is untouched" test "$(key_id "$L")" = "$cur"
+check "(c') the one under another label stays" test "$(ptool --list-objects | grep -ci 'ID: *0badc0de')" = 1
+ptool --delete-object --type cert --label someone-else >/dev/null
+check "(c') invariants after repair" invariants
 run repair --profile "$P" --bogus
 expect_rc 2 "(c) repair with an unknown option"
 run repair
