@@ -416,7 +416,7 @@ if [ -z "$EMAXD" ] && [ "$ENROLL_CYCLES" -gt 0 ]; then
   run enroll --profile "$E"
   t1=$EPOCHREALTIME
   expect_rc 0 "SoftHSM: an unkilled first enroll, timed"
-  EMAXD=$(python3 -c "print('%.3f' % max(0.2, 1.2 * ($t1 - $t0)))")
+  EMAXD=$(python3 -c "print('%.3f' % max(0.05, 1.2 * ($t1 - $t0)))")
   echo "# SoftHSM: a first enroll took $(python3 -c "print('%.3f' % ($t1 - $t0))") s; kills drawn in 0..${EMAXD} s"
 fi
 enroll_kills "$ENROLL_CYCLES" "${EMAXD:-0.6}" soft_token SoftHSM
