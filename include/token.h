@@ -205,12 +205,25 @@ int token_rebuild_public(struct token *tok, const uint8_t *id, size_t idlen,
 int token_destroy_own_id(struct token *tok, const uint8_t *id, size_t idlen);
 
 /*
+ * What a torn write leaves of a pair whose private key is gone (SoftHSM
+ * empties the private key's file when a kill lands inside its relabel):
+ * when no private key has CKA_ID `id`, destroy the certificates and public
+ * keys with that id whose label is exactly one of `labels` (NULL-terminated);
+ * others sharing the id are left alone.  Only for an id a journal records.
+ * The number destroyed (0 when the private key is there), or -1 after
+ * reporting.
+ */
+int token_destroy_half(struct token *tok, const uint8_t *id, size_t idlen,
+    const char *const *labels);
+
+/*
  * An object nothing can use or ever find (what a creation or rewrite cut
  * short by a kill leaves on a token that is not crash-atomic): its class
  * cannot be read; a key or certificate with neither a label nor an id; or
  * one labelled like p11enroll's objects (a label in `ours`, or that label
  * followed by ".") but without an id, or such a certificate whose value
- * does not parse.
+ * does not parse, or such a public key or certificate whose id no private
+ * key has (the private key was torn away: nothing can sign for it again).
  */
 struct token_stray {
     unsigned long handle;       /* valid in this session only */

@@ -555,6 +555,34 @@ retired_has(const struct state *st, const char *id)
     return false;
 }
 
+/*
+ * The old pair's private key is gone: a kill inside its relabel (L to
+ * L.retired.<t> or back) emptied its object file on SoftHSM.  What is left
+ * with the journalled old id under either label (its public key, its
+ * certificate) can never sign again and would leave L naming half a pair
+ * next to the new one: remove it.  0 or -1.
+ */
+static int
+drop_lost_old(struct rotate *r)
+{
+    const struct state_txn *t = &r->st->txn;
+    const char *labels[3] = { r->label, t->retired_label, NULL };
+    uint8_t *id = NULL;
+    size_t idlen;
+    int n;
+
+    if (hex_decode(t->old_id, &id, &idlen) == -1) {
+        err_runtime("E_STATE", "bad key id %s in the renewal state", t->old_id);
+        return -1;
+    }
+    n = token_destroy_half(r->e->tok, id, idlen, labels);
+    free(id);
+    if (n > 0)
+        warnmsg("the old key %s (id %s) lost its private key (a torn write?): removed the %d "
+            "object(s) left of it", r->label, t->old_id, n);
+    return n == -1 ? -1 : 0;
+}
+
 /* A switch that had begun is undone: the old pair takes the stable label back.  0 or -1. */
 static int
 unswitch(struct rotate *r)
@@ -566,6 +594,8 @@ unswitch(struct rotate *r)
         return 0;
     if ((found = rotate_find_id(r->e->tok, r->st->txn.old_id, &old)) == -1)
         rc = -1;
+    else if (found == 1)
+        rc = drop_lost_old(r);
     else if (found == 0 && strcmp(token_key_label(old), r->label) != 0 &&
              token_relabel_key(r->e->tok, old, r->label) != 0)
         rc = -1;
@@ -603,7 +633,8 @@ step_switch(struct rotate *r)
     token_key_free(pending);
     pending = NULL;
     if (t->old_id != NULL) {
-        if ((found = rotate_find_id(r->e->tok, t->old_id, &old)) == -1)
+        if ((found = rotate_find_id(r->e->tok, t->old_id, &old)) == -1 ||
+            (found == 1 && drop_lost_old(r) == -1))
             goto out;
         if (found == 0 && !immutable) {
             if (strcmp(token_key_label(old), t->retired_label) != 0)

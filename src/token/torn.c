@@ -4,7 +4,8 @@
  * kill -9 leaves it empty, and the object is gone, or half written, and
  * some of its attributes cannot be read): rebuilding a key's missing public
  * half from its certificate, destroying every object of an id p11enroll
- * made, and finding the objects nothing can read.
+ * made or what is left of a pair whose private key is gone, and finding
+ * the objects nothing can read or use.
  *
  * Only public attributes are read and only public objects created: the
  * private key is never read, copied or wrapped.
@@ -272,6 +273,62 @@ label_is_ours(const uint8_t *label, size_t len, const char *const *ours)
     return false;
 }
 
+/* Is `label` (len bytes) exactly one of `labels`? */
+static bool
+label_in(const uint8_t *label, size_t len, const char *const *labels)
+{
+    for (; labels != NULL && *labels != NULL; labels++)
+        if (strlen(*labels) == len && memcmp(label, *labels, len) == 0)
+            return true;
+    return false;
+}
+
+int
+token_destroy_half(struct token *tok, const uint8_t *id, size_t idlen,
+    const char *const *labels)
+{
+    static const CK_OBJECT_CLASS classes[2] = { CKO_CERTIFICATE, CKO_PUBLIC_KEY };
+    CK_OBJECT_HANDLE objs[16];
+    long n = find_class_id(tok, CKO_PRIVATE_KEY, id, idlen, objs, 1);
+    int done = 0;
+    CK_RV rv;
+
+    if (n != 0)
+        return n == -1 ? -1 : 0; /* the private key is there: not half a pair */
+    for (int c = 0; c < 2; c++) {
+        if ((n = find_class_id(tok, classes[c], id, idlen, objs, 16)) == -1)
+            return -1;
+        for (long i = 0; i < n; i++) {
+            uint8_t *label = NULL;
+            size_t llen = 0;
+            bool ours = tok_get_attr(tok, objs[i], CKA_LABEL, &label, &llen) == 0 &&
+                        label != NULL && label_in(label, llen, labels);
+            free(label);
+            err_clear();
+            if (!ours)
+                continue;
+            if ((rv = tok->fn->C_DestroyObject(tok->session, objs[i])) != CKR_OK) {
+                err_runtime("E_TOKEN", "token %s: destroying the %s of a key whose private "
+                    "key is gone: %s", tok->label, class_name(classes[c]), token_rv_text(rv));
+                return -1;
+            }
+            done++;
+        }
+    }
+    return done;
+}
+
+/* Is there a private key with the object's CKA_ID?  (Unreadable id: say yes.) */
+static bool
+has_private_key(struct token *tok, const uint8_t *id, size_t idlen)
+{
+    CK_OBJECT_HANDLE h;
+    long n = find_class_id(tok, CKO_PRIVATE_KEY, id, idlen, &h, 1);
+
+    err_clear();
+    return n != 0;
+}
+
 /* Does the certificate object hold a certificate that parses? */
 static bool
 cert_readable(struct token *tok, CK_OBJECT_HANDLE h)
@@ -330,6 +387,8 @@ stray_reason(struct token *tok, CK_OBJECT_HANDLE h, const char *const *ours,
         why = "it has p11enroll's label but no id";
     else if (mine && *cls == CKO_CERTIFICATE && !cert_readable(tok, h))
         why = "it has p11enroll's label but its certificate cannot be read";
+    else if (mine && *cls != CKO_PRIVATE_KEY && !has_private_key(tok, id, ilen))
+        why = "it has p11enroll's label but its private key is gone";
     free(label);
     free(id);
     return why;

@@ -2,12 +2,14 @@
 # Issue 11, finding 8: kill -9 at random moments, not only at the named
 # fault points.  Against a real SoftHSM token and a real Pebble, `renew
 # --force` (and a first `enroll`) is killed with SIGKILL after a random delay
-# (uniform in 0..CRASH_MAX_DELAY s), then run again unkilled; after each
+# (uniform over a little more than one timed unkilled run, or 0..CRASH_MAX_DELAY
+# and 0..CRASH_ENROLL_MAX_DELAY s when set), then run again unkilled; after each
 # cycle: one private key, one public key and one certificate labelled L
 # that match, the [output] files the token's, every other object a complete
 # pair that the journal or the retired list accounts for, the ACME account
 # key unchanged.  CRASH_CYCLES=N soaks longer (default 60: about 2 minutes).
-# Then the same on a TPM 2.0 token (crash_tpm.sh), where labels cannot change.
+# Then the same on a TPM 2.0 token (crash_tpm.sh), where labels cannot change
+# (CRASH_TPM=no leaves it out of a SoftHSM soak).
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 : "${P11ENROLL_FAULTS:?set by meson (build/tests/p11enroll-faults)}"
@@ -171,6 +173,23 @@ for act in abandon renew; do
   check "(b) $act: invariants" invariants
 done
 
+# (b') the OLD private key emptied by a kill inside its relabel (L to
+# L.retired.<t>, fault "switch-half": after it; "switch": before it, so its
+# public key and certificate are still L): the rerun switches the new pair
+# in and removes what is left of the old one (its id is journalled), so
+# that L names one whole pair.
+for at in switch switch-half; do
+  old=$(key_id "$L")
+  frenew "$at"
+  ptool --delete-object --type privkey --id "$old" >/dev/null
+  check "(b') $at: the old private key is gone" test "$(ptool --list-objects --type privkey | grep -ci "ID: *$old")" = 0
+  run renew --profile "$P"
+  expect_rc 0 "(b') $at: the old private key torn, then renew"
+  expect_err "lost its private key" "(b') $at: says what was left of the old key was removed"
+  check "(b') $at: nothing with the old id is left" test "$(ptool --list-objects | grep -ci "ID: *$old")" = 0
+  check "(b') $at: invariants" invariants
+done
+
 # The new pair's certificate emptied by a kill inside the switch (its
 # relabel): the next run stores it again from the staged chain.
 frenew files
@@ -218,6 +237,24 @@ check "(c) invariants after repair" invariants
 run status --profile "$P"
 expect_no_err "unreadable" "(c) status after repair: nothing unreadable"
 check "(c) status after repair: no unreadable line" bash -c '! grep -q "^unreadable" <<<"$1"' _ "$OUT"
+# (c') half a pair labelled like p11enroll's whose private key is gone (a
+# torn write the journal no longer knows about): status reports it, repair
+# --yes removes it, and leaves the same half pair under another label alone.
+cur=$(key_id "$L")
+ptool --write-object "$T/stray.der" --type cert --label "$L" --id 0badc0de >/dev/null
+ptool --write-object "$T/stray.der" --type cert --label "someone-else" --id 0badc0de >/dev/null
+run status --profile "$P"
+expect_out "its private key is gone" "(c') status reports the certificate whose private key is gone"
+run repair --profile "$P"
+expect_err "would remove: certificate" "(c') repair shows the certificate it would remove"
+run repair --profile "$P" --yes
+expect_rc 0 "(c') repair --yes"
+expect_err "removed: certificate on token edge (it has p11enroll's label but its private key is gone)" \
+  "(c') repair --yes removed it"
+check "(c') the current pair is untouched" test "$(key_id "$L")" = "$cur"
+check "(c') the one under another label stays" test "$(ptool --list-objects | grep -ci 'ID: *0badc0de')" = 1
+ptool --delete-object --type cert --label someone-else >/dev/null
+check "(c') invariants after repair" invariants
 run repair --profile "$P" --bogus
 expect_rc 2 "(c) repair with an unknown option"
 run repair
@@ -292,6 +329,7 @@ renew_kills() {
     d=$(rand_delay)
     killed "$d" renew --profile "$P" --force --no-wait
     step=$(jq -r '.txn.step // "none"' "$T/state/renew.json" 2>/dev/null) || step=unreadable
+    jq -c . "$T/state/renew.json" >"$T/kstate" 2>/dev/null || :
     steps[$step]=$(( ${steps[$step]:-0} + 1 ))
     # Killed inside C_GenerateKeyPair with one half of the pair stored.
     [ "$step" != keygen ] || [ "$(ptool --list-objects | grep -ciE "ID: *$(pending_id)\$")" != 1 ] ||
@@ -307,7 +345,11 @@ renew_kills() {
     [ -n "$why" ] || why=$(inv_or_repair "$P") || true
     [ -n "$why" ] || [ "$(account_sha)" = "$ACCT" ] || why="the account key changed"
     [ -n "$why" ] || [ -z "$(stray_tmp)" ] || why="temp files left: $(stray_tmp)"
-    [ -z "$why" ] || { cycle_failed "$what cycle $i (killed after ${d}s): $why"; bad=1; break; }
+    [ -z "$why" ] || {
+      cycle_failed "$what cycle $i (killed after ${d}s, journal at $step): $why"
+      echo "# the state after the kill: $(cat "$T/kstate" 2>/dev/null)"
+      bad=1; break
+    }
   done
   echo "# $what: the kills left the journal at: $(for step in "${!steps[@]}"; do printf '%s %s, ' "$step" "${steps[$step]}"; done)"
   check "$what: renew killed at random $n times: every rerun restores the invariants" test "$bad" = 0
@@ -352,13 +394,38 @@ soft_token() {
 }
 
 keep_token_files
+# Kills drawn over one run's length: time an unkilled renew --force first (a
+# renewal against the local Pebble takes a fraction of a second, so a fixed
+# 1.5 s bound left most kills before or after the run).
+if [ -z "${CRASH_MAX_DELAY:-}" ]; then
+  t0=$(date +%s.%N)
+  run renew --profile "$P" --force --no-wait
+  t1=$(date +%s.%N)
+  expect_rc 0 "SoftHSM: an unkilled renew --force, timed"
+  MAXD=$(python3 -c "print('%.3f' % max(0.2, 1.2 * ($t1 - $t0)))")
+  echo "# SoftHSM: renew --force took $(python3 -c "print('%.3f' % ($t1 - $t0))") s; kills drawn in 0..${MAXD} s"
+fi
 renew_kills "$CYCLES" SoftHSM
-enroll_kills "$ENROLL_CYCLES" 0.6 soft_token SoftHSM
+# The same for the first enroll, timed on a fresh token (a fixed 0.6 s bound
+# left every kill after the enroll had finished).
+EMAXD=${CRASH_ENROLL_MAX_DELAY:-}
+if [ -z "$EMAXD" ] && [ "$ENROLL_CYCLES" -gt 0 ]; then
+  soft_token 0
+  rm -rf "$T/o" "$T/state"; mkdir -p "$T/o" "$T/state"
+  t0=$EPOCHREALTIME
+  run enroll --profile "$E"
+  t1=$EPOCHREALTIME
+  expect_rc 0 "SoftHSM: an unkilled first enroll, timed"
+  EMAXD=$(python3 -c "print('%.3f' % max(0.05, 1.2 * ($t1 - $t0)))")
+  echo "# SoftHSM: a first enroll took $(python3 -c "print('%.3f' % ($t1 - $t0))") s; kills drawn in 0..${EMAXD} s"
+fi
+enroll_kills "$ENROLL_CYCLES" "${EMAXD:-0.6}" soft_token SoftHSM
 echo "# objects a kill left that only 'repair --yes' could remove: $REPAIRED time(s)"
 echo "# SoftHSM token.object emptied by a kill inside C_Login (restored from a copy): $TOKEN_TORN time(s)"
 
-# The same random kills on the TPM token (CRASH_TPM_CYCLES=N for a soak).
+# The same random kills on the TPM token (CRASH_TPM_CYCLES=N for a soak,
+# CRASH_TPM=no to leave the TPM out of a SoftHSM soak).
 # shellcheck source=crash_tpm.sh
-source "$(dirname "$0")/crash_tpm.sh"
+[ "${CRASH_TPM:-yes}" = no ] || source "$(dirname "$0")/crash_tpm.sh"
 
 finish
