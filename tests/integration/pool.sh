@@ -54,7 +54,7 @@ member a leader; member b follower; member c follower
 mrun() { local m=$1 cmd=$2; shift 2; run "$cmd" --profile "$T/$m/p.ini" "$@"; }
 # bg NAME BIN ARGS...: renew in the background, output in $T/NAME.out/.err
 bg() { local m=$1 bin=$2; shift 2
-  "$bin" renew --profile "$T/$m/p.ini" "$@" >"$T/$m.out" 2>"$T/$m.err" </dev/null & }
+  "$bin" -v renew --profile "$T/$m/p.ini" "$@" >"$T/$m.out" 2>"$T/$m.err" </dev/null & }
 # refused_again M: the p11-kit server stand-in over SoftHSM sometimes fails one
 # of several simultaneous members at the start ("tokens present: none", or
 # "C_Login: general error": SoftHSM rewrites token.object in place at every
@@ -66,7 +66,7 @@ refused_again() {
   eval "mrc=\$r$m"
   if [ "$mrc" = 1 ] && grep -qE 'tokens present: none|C_Login: general error' "$T/$m.err"; then
     echo "# $m: the stand-in failed it at the start; its timer runs renew again"
-    "$P11ENROLL" renew --profile "$T/$m/p.ini" >"$T/$m.out" 2>"$T/$m.err" </dev/null
+    "$P11ENROLL" -v renew --profile "$T/$m/p.ini" >"$T/$m.out" 2>>"$T/$m.err" </dev/null
     eval "r$m=\$?"
   fi
 }
@@ -168,6 +168,7 @@ check "concurrent --force: all converge" converged
 check "concurrent --force: each hook ran once more" test "$(hooks a)$(hooks b)$(hooks c)" = 222
 
 # -- 2b. again, with kill -9 of a random member -------------------------------------------
+for m in a b c; do cp "$T/$m.err" "$T/$m.err.s2"; done
 keys2=$(nkeys); r2=$(nretired); o2=$(orders)
 victim=$(printf 'a\nb\nc\n' | shuf -n1)
 for m in a b c; do bg $m "$P11ENROLL" --force; eval "p$m=\$!"; done
@@ -175,6 +176,7 @@ sleep "0.$((RANDOM % 9 + 1))"
 eval "kill -9 \$p$victim; wait \$p$victim"
 echo "# killed $victim"
 # The killed host's service comes back at once: it finishes its renewal or gives way.
+mv "$T/$victim.err" "$T/$victim.err.killed"
 bg "$victim" "$P11ENROLL"; pv=$!
 for m in a b c; do [ $m = "$victim" ] || eval "wait \$p$m"; done
 wait $pv; RC=$?; OUT=$(cat "$T/$victim.out"); ERR=$(cat "$T/$victim.err")
@@ -187,6 +189,7 @@ check "kill -9: all converge" converged
 check "kill -9: no pending pair left" test "$(ptool --list-objects --type privkey | grep -c "label: *$L.pending.")" = 0
 
 # -- 3. leader gone: a follower takes over after the deadline, only one --------------------
+for m in a b c; do cp "$T/$m.err" "$T/$m.err.s2b"; done
 for m in a b c; do ini_set "$T/$m/p.ini" renewal renew-before 80s; done
 for m in b c; do ini_set "$T/$m/p.ini" pool takeover-after 20s; done
 mrun a renew --force
@@ -242,4 +245,9 @@ for m in b c; do mrun $m renew; done
 check "server back: exactly one new key pair" test "$(nkeys)" = $((keys4 + 1))
 check "server back: all converge" converged
 
+if [ "$FAILED" -gt 0 ]; then
+  K=$(mktemp -d /tmp/p11e-pool-kept.XXXXXX)
+  cp -a "$T"/. "$K"/ 2>/dev/null
+  echo "# failed: the temp dir is kept in $K"
+fi
 finish
