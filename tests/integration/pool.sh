@@ -176,7 +176,9 @@ echo "# killed $victim"
 mv "$T/$victim.err" "$T/$victim.err.killed"
 bg "$victim" "$P11ENROLL"; pv=$!
 for m in a b c; do [ $m = "$victim" ] || eval "wait \$p$m"; done
-wait $pv; RC=$?; OUT=$(cat "$T/$victim.out"); ERR=$(cat "$T/$victim.err")
+wait $pv; eval "r$victim=\$?"
+refused_again "$victim"
+eval "RC=\$r$victim"; OUT=$(cat "$T/$victim.out"); ERR=$(cat "$T/$victim.err")
 check "kill -9 $victim: its rerun exits 0 or 3" test "$RC" = 0 -o "$RC" = 3
 for m in a b c; do mrun $m renew; done
 check "kill -9: exactly one new key pair" test "$(nkeys)" = $((keys2 + 1))
