@@ -93,6 +93,10 @@ int pool_lease_take(struct token *tok, struct pool *pl, bool wait);
  */
 int pool_lease_held(struct token *tok, const struct pool *pl, char *member, size_t cap);
 
+/* With -v: "pool <name> [<member> <epoch.ms>]: <fmt...>" (lease and record decisions). */
+void pool_trace(const struct pool *pl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* Destroy this run's lease (a failure is a warning: it expires).  Accepts !held. */
 void pool_lease_release(struct token *tok, struct pool *pl);
 

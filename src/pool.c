@@ -5,6 +5,7 @@
  */
 #include "pool.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,6 +271,21 @@ lease_parse(const uint8_t *val, size_t len, struct lease *l)
     return 0;
 }
 
+void
+pool_trace(const struct pool *pl, const char *fmt, ...)
+{
+    struct timespec ts;
+    char msg[512];
+    va_list ap;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    verbose("pool %s [%s %lld.%03ld]: %s", pl->name, pl->member, (long long)ts.tv_sec,
+        ts.tv_nsec / 1000000L, msg);
+}
+
 /* Sleep ms milliseconds. */
 static void
 nap(unsigned ms)
@@ -304,6 +320,8 @@ lease_others(struct token *tok, const struct pool *pl, const char *label, const 
              * p11-kit server) another member's lease still being written.
              * Counted as held: taking it for gone lets two members win.
              */
+            pool_trace(pl, "lease object %lu found but not readable: counted as held",
+                d[i].obj);
             snprintf(holder->member, sizeof(holder->member), "?");
             holder->expires = now + (time_t)pl->lease_secs;
             others++;
@@ -358,6 +376,9 @@ pool_lease_take(struct token *tok, struct pool *pl, bool wait)
         purge = waited_unknown > (long)pl->lease_secs;
         if ((others = lease_others(tok, pl, label, NULL, purge, &holder)) == -1)
             return -1;
+        if (others > 0 && !said)
+            pool_trace(pl, "lease held by %s (%ld lease objects of others)", holder.member,
+                others);
         if (others > 0) {
             /* Only unreadable objects for longer than a lease: garbage, purged next. */
             waited_unknown = strcmp(holder.member, "?") == 0 ? waited_unknown + 1 : 0;
@@ -385,6 +406,8 @@ pool_lease_take(struct token *tok, struct pool *pl, bool wait)
         if (token_data_create(tok, POOL_APP, label, val, strlen(val), &pl->lease_obj) == -1)
             return -1;
         pl->held = true;
+        pool_trace(pl, "lease free: created lease object %lu (nonce %.8s)", pl->lease_obj,
+            nonce);
         /*
          * Create, then check: whoever sees another lease after creating its
          * own backs off.  Checked twice, SETTLE_MS apart: a token whose
@@ -396,6 +419,9 @@ pool_lease_take(struct token *tok, struct pool *pl, bool wait)
         if ((others = lease_others(tok, pl, label, nonce, false, &holder)) == 0) {
             nap(SETTLE_MS);
             others = lease_others(tok, pl, label, nonce, false, &holder);
+            pool_trace(pl, "second check: %ld other leases", others);
+        } else {
+            pool_trace(pl, "first check: %ld other leases", others);
         }
         if (others == -1)
             return -1;  /* the caller releases */
@@ -434,6 +460,7 @@ pool_lease_release(struct token *tok, struct pool *pl)
 {
     if (!pl->held)
         return;
+    pool_trace(pl, "releasing lease object %lu", pl->lease_obj);
     if (token_data_destroy(tok, pl->lease_obj) == -1) {
         err_clear();
         warnmsg("pool %s: could not remove this member's lease; it expires by itself",

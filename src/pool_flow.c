@@ -250,6 +250,13 @@ same_current(struct renew_ctx *c, X509 *before)
     }
     same = (before == NULL && now == NULL) ||
            (before != NULL && now != NULL && X509_cmp(before, now) == 0);
+    {
+        char *sb = before ? rotate_serial(before) : NULL, *sn = now ? rotate_serial(now) : NULL;
+        pool_trace(&c->pool, "lease held; decided on certificate %s, the token's current is %s: "
+            "%s", sb ? sb : "none", sn ? sn : "none", same ? "renewing" : "picking up");
+        free(sb);
+        free(sn);
+    }
     X509_free(now);
     token_key_free(key);
     return same;
@@ -274,6 +281,9 @@ journal_still_current(struct renew_ctx *c)
         hex = hex_encode(id, len);
         same = hex == NULL || strcmp(hex, t->old_id) == 0 ||
                (t->pending_id != NULL && strcmp(hex, t->pending_id) == 0);
+        pool_trace(&c->pool, "lease held; journal (step %s) old id %.16s, token's current "
+            "id %.16s: %s", state_step_name(t->step), t->old_id, hex ? hex : "?",
+            same ? "resuming" : "abandoning");
         free(hex);
     }
     err_clear();
