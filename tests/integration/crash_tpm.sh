@@ -97,7 +97,9 @@ else
     P11ENROLL_PIN=1234 killed "$(rand_delay)" keygen "${K[@]}" --label "k$i"
     [ "$(loaded)" -lt 2 ] || break
   done
-  check "tpm without a resource manager: killed keygens left keys loaded ($(loaded))" test "$(loaded)" -ge 2
+  # Usually two objects stay loaded; one is already enough for the next run to
+  # fail (seen in CI: 40 kills left one, and the next run failed as below).
+  check "tpm without a resource manager: killed keygens left keys loaded ($(loaded))" test "$(loaded)" -ge 1
   P11ENROLL_PIN=1234 run keygen "${K[@]}" --label after-kill
   expect_rc 1 "tpm without a resource manager: the next run fails"
   expect_err "without a resource manager, run tpm2_flushcontext -t and tpm2_flushcontext -l" "tpm without a resource manager: and says how to free the TPM"
