@@ -186,19 +186,20 @@ ari_client(void *e)
 }
 
 /*
- * Is it due?  The current pair and certificate, the renewal policy, and
- * when the decision is by time, the CA's ARI window (*ari_rc: acme_ari_window()).
- * 0, or -1 after reporting.
+ * The decision for the certificate in c->facts: the renewal policy, and
+ * when the decision is by time, the CA's ARI window (*ari_rc:
+ * acme_ari_window()).
  */
-static int
-decide(struct renew_ctx *c, bool force, struct renew_decision *d, struct renew_ari *ari,
+static void
+decide_cert(struct renew_ctx *c, bool force, struct renew_decision *d, struct renew_ari *ari,
     int *ari_rc)
 {
-    if (renew_current(c) == -1)
-        return -1;
     struct renew_input in = { .now = c->r.now, .cert = c->cert ? &c->facts : NULL,
         .plan = c->e.plan, .pol = &c->pol, .force = force, .rnd = renew_rand_cert,
         .rnd_ctx = c->cert };
+
+    renew_ari_clear(ari);
+    *ari_rc = 0;
     renew_decide(&in, d);
     /* Only a decision by time asks the CA for its window (RFC 9773). */
     if (c->cert != NULL && (d->reason == RENEW_TIME || d->reason == RENEW_NOT_DUE) &&
@@ -207,6 +208,38 @@ decide(struct renew_ctx *c, bool force, struct renew_decision *d, struct renew_a
         in.ari = ari;
         renew_decide(&in, d);
     }
+}
+
+/*
+ * Is it due?  First from the certificate alone, before any login
+ * (renew_current_cert()): when that says not due, the run is done with a
+ * handful of token calls.  Otherwise the current pair and certificate
+ * (renew_current(), logged in), decided again only when the certificate
+ * differs: the decision depends on nothing else.  0, or -1 after reporting.
+ */
+static int
+decide(struct renew_ctx *c, bool force, struct renew_decision *d, struct renew_ari *ari,
+    int *ari_rc)
+{
+    X509 *quick = NULL;
+    int q = force || !c->e.login_later ? 1 : renew_current_cert(c);
+
+    if (q == -1)
+        return -1;
+    if (q == 0) {
+        decide_cert(c, force, d, ari, ari_rc);
+        if (!d->due)
+            goto done;
+        quick = X509_dup(c->cert);
+    }
+    if (renew_current(c) == -1) {
+        X509_free(quick);
+        return -1;
+    }
+    if (quick == NULL || c->cert == NULL || X509_cmp(quick, c->cert) != 0)
+        decide_cert(c, force, d, ari, ari_rc);
+    X509_free(quick);
+done:
     if (d->clock_behind)
         warnmsg("%s", d->detail);
     if (d->before_capped)

@@ -11,24 +11,46 @@
 #include "fault.h"
 #include "util.h"
 
+/*
+ * The current pair's id (hex) into *cur_id (NULL when there is none; caller
+ * frees), logged in first: renew may not have needed a login so far.  0 or -1.
+ */
+static int
+current_id(struct rotate *r, char **cur_id)
+{
+    struct token_key *cur = NULL;
+    X509 *cert = NULL;
+    size_t len;
+
+    *cur_id = NULL;
+    if (token_login_now(r->e->tok) == -1 || rotate_find_current(r, &cur, &cert) == -1)
+        return -1;
+    const uint8_t *id = cur != NULL ? token_key_id(cur, &len) : NULL;
+    if (id != NULL && (*cur_id = hex_encode(id, len)) == NULL) {
+        token_key_free(cur);
+        X509_free(cert);
+        return err_nomem();
+    }
+    token_key_free(cur);
+    X509_free(cert);
+    return 0;
+}
+
+/*
+ * The token is read only once an entry is past retire-after: the current
+ * pair is looked up (and the login made) only to make sure it is never the
+ * one destroyed, and an entry not yet due is not touched at all.  A pair
+ * whose destruction a killed run left half done is still in the list, past
+ * retire-after, so it gets here again.
+ */
 int
 rotate_housekeeping(struct rotate *r, json_t *destroyed)
 {
     struct state *st = r->st;
-    struct token_key *cur = NULL;
-    X509 *cert = NULL;
     char *cur_id = NULL;
+    bool looked = false;
     int n = 0, rc = -1;
 
-    if (st->nretired == 0)
-        return 0;
-    if (rotate_find_current(r, &cur, &cert) == -1)
-        return -1;
-    if (cur != NULL) {
-        size_t len;
-        const uint8_t *id = token_key_id(cur, &len);
-        cur_id = hex_encode(id, len);
-    }
     for (size_t i = st->nretired; i-- > 0;) {
         struct state_retired *e = &st->retired[i];
         uint8_t *id = NULL;
@@ -52,6 +74,9 @@ rotate_housekeeping(struct rotate *r, json_t *destroyed)
         }
         if ((uint64_t)(r->now - e->retired_at) < r->pol->retire_after_secs)
             continue;
+        if (!looked && current_id(r, &cur_id) == -1)
+            goto out;
+        looked = true;
         /* Never the current pair, nor one the journal still needs. */
         if ((cur_id && strcmp(cur_id, e->id) == 0) ||
             (st->txn.pending_id && strcmp(st->txn.pending_id, e->id) == 0) ||
@@ -91,7 +116,5 @@ rotate_housekeeping(struct rotate *r, json_t *destroyed)
     rc = n;
 out:
     free(cur_id);
-    token_key_free(cur);
-    X509_free(cert);
     return rc;
 }

@@ -71,6 +71,57 @@ token_find_cert(struct token *tok, const struct token_key *key, X509 **out)
     return 0;
 }
 
+/* A certificate value this size or more is read alone (two calls) instead. */
+#define CERT_BATCH_MAX 8192
+
+int
+token_find_cert_only(struct token *tok, const char *label, const uint8_t *id, size_t idlen,
+    X509 **out)
+{
+    CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
+    CK_ATTRIBUTE find[2] = { { CKA_CLASS, &cls, sizeof(cls) } };
+    CK_OBJECT_HANDLE found[2];
+    uint8_t *buf = NULL, *der = NULL;
+    const unsigned char *p;
+    size_t len;
+    long n;
+    int rc = -1;
+
+    *out = NULL;
+    if (label != NULL)
+        find[1] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)label, strlen(label) };
+    else
+        find[1] = (CK_ATTRIBUTE){ CKA_ID, (void *)id, idlen };
+    if ((n = tok_find_objects(tok, find, 2, found, 2)) == -1)
+        return -1;
+    if (n != 1)
+        return 1;
+    if ((buf = malloc(CERT_BATCH_MAX)) == NULL)
+        return err_nomem();
+    CK_ATTRIBUTE a = { CKA_VALUE, buf, CERT_BATCH_MAX };
+    if (tok_get_attrs(tok, found[0], &a, 1) == -1)
+        goto out;
+    if (a.ulValueLen == CK_UNAVAILABLE_INFORMATION || a.ulValueLen >= CERT_BATCH_MAX) {
+        /* Too long for the buffer (or SoftHSM's ambiguous length): read it alone. */
+        int r = tok_get_attr(tok, found[0], CKA_VALUE, &der, &len);
+        if (r != 0) {
+            rc = r;
+            goto out;
+        }
+        p = der;
+    } else {
+        len = a.ulValueLen;
+        p = buf;
+    }
+    *out = d2i_X509(NULL, &p, (long)len);
+    ERR_clear_error();
+    rc = *out != NULL ? 0 : 1;
+out:
+    free(buf);
+    free(der);
+    return rc;
+}
+
 /* Does the certificate object hold exactly this DER? */
 static bool
 cert_is(struct token *tok, CK_OBJECT_HANDLE obj, const unsigned char *der, size_t len)
