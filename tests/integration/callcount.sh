@@ -3,7 +3,10 @@
 # deterministic, so this asserts them (timings stay in scripts/bench):
 #  - `csr --new-key` makes the same number of calls on a token holding 1 key
 #    and one holding 200 (flat in the token's size), and at most LIMIT;
-#  - a `renew` that is not due makes at most RENEW_LIMIT calls;
+#  - a `renew` that is not due makes at most RENEW_LIMIT calls and no C_Login
+#    (it decides from the certificate, a public object), also with a retired
+#    pair not yet past retire-after; it logs in once a private object is
+#    needed (a retired pair to destroy, the key for a renewal);
 #  - the minimal program (bench/minimal_keygen_csr) makes exactly its 14 on
 #    both tokens, which shows the counting itself works.
 # Counted with OpenSC's pkcs11-spy in front of SoftHSM: every C_ line of its log.
@@ -14,7 +17,7 @@ source "$(dirname "$0")/lib.sh"
 # two slots (two C_GetTokenInfo), and an EC private key object has no public
 # point, so the public key object is read too (bench/calls.md names each call).
 LIMIT=17
-RENEW_LIMIT=22    # a renew that is not due (was 34 before the token-layer batching)
+RENEW_LIMIT=12    # a renew that is not due (34 before the token-layer batching, then 22)
 FLOOR=14          # the minimal program's calls
 
 SPY=$(for m in /usr/lib/*/pkcs11-spy.so /usr/lib/*/pkcs11/pkcs11-spy.so; do [ -f "$m" ] && echo "$m" && break; done)
@@ -80,6 +83,8 @@ expect_rc 0 "import the certificate for the not-due renew"
 spied one "$P11ENROLL" renew --profile "$prof"
 expect_rc 3 "renew right after import: not due"
 echo "# renew (not due): $CALLS calls: $CALL_LIST"
+check "renew (not due): no C_Login (got: $CALL_LIST)" bash -c '! grep -q C_Login <<<"$1"' _ "$CALL_LIST"
+check "renew (not due): at most $RENEW_LIMIT PKCS#11 calls (got $CALLS)" test "$CALLS" -le "$RENEW_LIMIT"
 
 # renew not due with a fresh ARI cache (as a renew that asked the CA leaves it; renew.sh
 # fills it from a stand-in ARI server): no network at all, not even an HTTP client.
@@ -94,7 +99,33 @@ check "renew, fresh ARI cache: no connect() to any IP address" \
 check "renew, fresh ARI cache: libcurl not even loaded" bash -c '! grep -q libcurl "$1"' _ "$T/strace.log"
 expect_no_err "renewal information" "renew, fresh ARI cache: no ARI fetch or failure under -v"
 echo "# renew (not due, ARI cached): $CALLS calls: $CALL_LIST"
-check "renew (not due): at most $RENEW_LIMIT PKCS#11 calls (got $CALLS)" test "$CALLS" -le "$RENEW_LIMIT"
+check "renew (not due, ARI cached): at most $RENEW_LIMIT PKCS#11 calls (got $CALLS)" \
+  test "$CALLS" -le "$RENEW_LIMIT"
+check "renew (not due, ARI cached): no C_Login" bash -c '! grep -q C_Login <<<"$1"' _ "$CALL_LIST"
+
+# A retired pair (the usual state after a renewal) not yet past retire-after
+# (7d in the seed profile) is not the token's business: still no login.  One
+# past it is destroyed, which needs the login (its id has no objects here).
+retire() { # retire AGE_SECONDS: one retired pair of that age in the state
+  jq --argjson at $(($(date +%s) - $1)) '.retired = [{id: "0123456789abcdef0123456789abcdef",
+    label: "fresh-one.retired.1", retired_at: $at}]' "$T/state/renew.json" >"$T/state.new" &&
+    mv "$T/state.new" "$T/state/renew.json"
+}
+retire 3600
+spied one "$P11ENROLL" renew --profile "$prof"
+expect_rc 3 "renew, a retired pair kept for retire-after: not due"
+check "renew, a retired pair kept: at most $RENEW_LIMIT calls, no C_Login (got $CALLS: $CALL_LIST)" \
+  bash -c 'test "$1" -le "$2" && ! grep -q C_Login <<<"$3"' _ "$CALLS" "$RENEW_LIMIT" "$CALL_LIST"
+check "renew, a retired pair kept: still in the state" jq -e '.retired | length == 1' "$T/state/renew.json"
+retire $((8 * 86400))
+spied one "$P11ENROLL" renew --profile "$prof"
+expect_rc 3 "renew, a retired pair past retire-after: not due"
+check "renew, a retired pair past retire-after: logs in to destroy it" grep -q C_Login <<<"$CALL_LIST"
+check "renew, a retired pair past retire-after: gone from the state" \
+  jq -e '.retired | length == 0' "$T/state/renew.json"
+spied one "$P11ENROLL" renew --profile "$prof" --force --dry-run
+expect_rc 0 "renew --force --dry-run: due"
+check "renew --force --dry-run: logs in (the current pair is looked up)" grep -q C_Login <<<"$CALL_LIST"
 
 # Peak RSS under 16 MiB with --module SoftHSM (issue 12): memory, unlike time, is
 # deterministic enough to assert.  Without the spy in front, as a user runs it.
