@@ -78,8 +78,6 @@ int
 token_find_cert_only(struct token *tok, const char *label, const uint8_t *id, size_t idlen,
     X509 **out)
 {
-    CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
-    CK_ATTRIBUTE find[2] = { { CKA_CLASS, &cls, sizeof(cls) } };
     CK_OBJECT_HANDLE found[2];
     uint8_t *buf = NULL, *der = NULL;
     const unsigned char *p;
@@ -88,11 +86,7 @@ token_find_cert_only(struct token *tok, const char *label, const uint8_t *id, si
     int rc = -1;
 
     *out = NULL;
-    if (label != NULL)
-        find[1] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)label, strlen(label) };
-    else
-        find[1] = (CK_ATTRIBUTE){ CKA_ID, (void *)id, idlen };
-    if ((n = tok_find_objects(tok, find, 2, found, 2)) == -1)
+    if ((n = tok_find_class(tok, CKO_CERTIFICATE, label, id, idlen, found, 2)) == -1)
         return -1;
     if (n != 1)
         return 1;

@@ -358,21 +358,28 @@ fail:
     return -1;
 }
 
-int
-token_find_key(struct token *tok, const char *label, const uint8_t *id, size_t idlen,
-    struct token_key **out)
+long
+tok_find_class(struct token *tok, CK_OBJECT_CLASS cls, const char *label, const uint8_t *id,
+    size_t idlen, CK_OBJECT_HANDLE *found, CK_ULONG max)
 {
-    CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
     CK_ATTRIBUTE tmpl[2] = { { CKA_CLASS, &cls, sizeof(cls) } };
-    CK_OBJECT_HANDLE found[2];
-    long n;
 
-    *out = NULL;
     if (label != NULL)
         tmpl[1] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)label, strlen(label) };
     else
         tmpl[1] = (CK_ATTRIBUTE){ CKA_ID, (void *)id, idlen };
-    if ((n = tok_find_objects(tok, tmpl, 2, found, 2)) == -1)
+    return tok_find_objects(tok, tmpl, 2, found, max);
+}
+
+int
+token_find_key(struct token *tok, const char *label, const uint8_t *id, size_t idlen,
+    struct token_key **out)
+{
+    CK_OBJECT_HANDLE found[2];
+    long n;
+
+    *out = NULL;
+    if ((n = tok_find_class(tok, CKO_PRIVATE_KEY, label, id, idlen, found, 2)) == -1)
         return -1;
     if (n == 0)
         return 1;

@@ -162,6 +162,13 @@ void tok_flags_eval(const CK_ATTRIBUTE a[TOK_NFLAGS], const CK_BBOOL v[TOK_NFLAG
     struct token_key_flags *out);
 
 /*
+ * Objects of class `cls` with this CKA_LABEL (or, label NULL, this CKA_ID):
+ * one search, up to `max` handles.  The count, or -1 after reporting.
+ */
+long tok_find_class(struct token *tok, CK_OBJECT_CLASS cls, const char *label,
+    const uint8_t *id, size_t idlen, CK_OBJECT_HANDLE *found, CK_ULONG max);
+
+/*
  * Complete a key from its private key handle: attributes, the public key
  * object with the same CKA_ID, the public key, URI and fingerprint.
  * Returns 0 and *out (token_key_free), or -1 after reporting.
