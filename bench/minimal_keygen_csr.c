@@ -4,8 +4,13 @@
  * process, making only the calls the operation needs, and a PKCS#10 request
  * built with OpenSSL and signed on the token.
  *
- * usage: minimal_keygen_csr [-n N] MODULE TOKEN-LABEL KEY-LABEL TYPE OUT CN [SAN...]
+ * usage: minimal_keygen_csr [-c] [-n N] MODULE TOKEN-LABEL KEY-LABEL TYPE OUT CN [SAN...]
  *   TYPE  ec:p256 or rsa:2048;  PIN from $P11ENROLL_PIN;  OUT gets the PEM CSR.
+ *   -c    first checks that no object has the label KEY-LABEL (one search:
+ *         C_FindObjectsInit, C_FindObjects, C_FindObjectsFinal), the check
+ *         p11enroll makes because a taken label is an error (cli.md).  On
+ *         SoftHSM's file store every search opens every object file, so this
+ *         is the floor p11enroll's time on a full token is measured against.
  *   -n N  generates N key pairs (labels KEY-LABEL-1 ... -N, the last one signs):
  *         the bench fills a token with 1 000 keys this way in one session.
  *
@@ -296,6 +301,27 @@ out:
     return rc;
 }
 
+/* Is an object labelled LABEL on the token?  1, 0, or -1 on a failure. */
+static int
+label_taken(CK_SESSION_HANDLE s, const char *label)
+{
+    CK_ATTRIBUTE t = { CKA_LABEL, (void *)label, strlen(label) };
+    CK_OBJECT_HANDLE h;
+    CK_ULONG found = 0;
+
+    if (ck(f->C_FindObjectsInit(s, &t, 1), "C_FindObjectsInit") < 0)
+        return -1;
+    if (ck(f->C_FindObjects(s, &h, 1, &found), "C_FindObjects") < 0)
+        found = (CK_ULONG)-1;
+    if (ck(f->C_FindObjectsFinal(s), "C_FindObjectsFinal") < 0)
+        return -1;
+    if (found == (CK_ULONG)-1)
+        return -1;
+    if (found > 0)
+        fprintf(stderr, "minimal: the label %s is taken\n", label);
+    return found > 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -306,8 +332,13 @@ main(int argc, char **argv)
     struct pub pub;
     char label[256];
     long i, n = 1;
-    int ec, rc = 1;
+    int ec, check = 0, rc = 1;
 
+    if (argc > 1 && strcmp(argv[1], "-c") == 0) {
+        check = 1;
+        argc--;
+        argv++;
+    }
     if (argc > 2 && strcmp(argv[1], "-n") == 0) {
         n = strtol(argv[2], NULL, 10);
         argc -= 2;
@@ -315,7 +346,7 @@ main(int argc, char **argv)
     }
     if (argc < 7 || n < 1 || pin == NULL ||
         (strcmp(argv[4], "ec:p256") != 0 && strcmp(argv[4], "rsa:2048") != 0)) {
-        fprintf(stderr, "usage: P11ENROLL_PIN=PIN minimal_keygen_csr [-n N] MODULE TOKEN-LABEL"
+        fprintf(stderr, "usage: P11ENROLL_PIN=PIN minimal_keygen_csr [-c] [-n N] MODULE TOKEN-LABEL"
                         " KEY-LABEL ec:p256|rsa:2048 OUT CN [SAN...]\n");
         return 2;
     }
@@ -331,6 +362,8 @@ main(int argc, char **argv)
             snprintf(label, sizeof(label), "%s-%ld", argv[3], i);
         else
             snprintf(label, sizeof(label), "%s", argv[3]);
+        if (check && label_taken(s, label) != 0)
+            goto logout;
         if (generate(s, ec, label, &priv, &pub) < 0)
             goto logout;
     }
