@@ -1,7 +1,7 @@
 /*
  * cert.c - certificate objects next to a key (read, store, prune, roll
- * back) and the operations on a whole pair with its own certificates:
- * destroy and relabel.
+ * back; or read alone by label or id, without the key) and the operations
+ * on a whole pair with its own certificates: destroy and relabel.
  */
 #include "token_int.h"
 
