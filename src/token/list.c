@@ -144,122 +144,78 @@ out:
     return rc;
 }
 
-/* The one public key object with the key's CKA_ID, or NULL (reported). */
+/* The one public key object with this CKA_ID among `pubs`, or NULL (none, or several). */
 static const struct half *
-public_half(struct token *tok, const struct token_key *key, const struct halves *pubs)
+public_half(const struct halves *pubs, const uint8_t *id, size_t idlen)
 {
     const struct half *found = NULL;
     size_t n = 0;
 
     for (size_t i = 0; i < pubs->n; i++)
-        if (pubs->h[i].id != NULL && pubs->h[i].idlen == key->idlen &&
-            memcmp(pubs->h[i].id, key->id, key->idlen) == 0 && n++ == 0)
+        if (pubs->h[i].id != NULL && pubs->h[i].idlen == idlen &&
+            memcmp(pubs->h[i].id, id, idlen) == 0 && n++ == 0)
             found = &pubs->h[i];
-    if (n == 1)
-        return found;
-    if (n == 0)
-        err_runtime("E_KEY", "key %s on token %s has no public key object with the same "
-            "CKA_ID%s", key->label, tok->label, tok->family != NULL &&
-            tok->family->no_public_key_object ? " (this token keeps the public key only in "
-            "its certificate, which p11enroll cannot use yet)" : "");
-    else
-        err_runtime("E_KEY", "key %s on token %s: several public key objects share its "
-            "CKA_ID", key->label, tok->label);
-    return NULL;
-}
-
-/* The key's public key from its public key object, as tok_load_key() builds it.  0 or -1. */
-static int
-set_public(struct token *tok, struct token_key *key, CK_KEY_TYPE kt, const struct half *pub)
-{
-    uint8_t v[2][TOK_PUBVAL_MAX];
-    bool rsa = kt == CKK_RSA;
-    CK_ATTRIBUTE a[] = {
-        { rsa ? CKA_MODULUS : CKA_EC_PARAMS, v[0], sizeof(v[0]) },
-        { rsa ? CKA_PUBLIC_EXPONENT : CKA_EC_POINT, v[1], sizeof(v[1]) },
-    };
-
-    key->pub = pub->h;
-    if (kt != CKK_RSA && kt != CKK_EC && kt != CKK_EC_EDWARDS)
-        return tok_set_public(tok, key, kt, NULL, 0, NULL, 0);
-    if (pub->whole)
-        return tok_set_public(tok, key, kt, pub->v[rsa ? 0 : 2], pub->vlen[rsa ? 0 : 2],
-            pub->v[rsa ? 1 : 3], pub->vlen[rsa ? 1 : 3]);
-    /* The batch failed as a whole (a torn object?): the two values alone, as before. */
-    if (tok_get_attrs(tok, pub->h, a, 2) == -1)
-        return -1;
-    for (size_t i = 0; i < 2; i++)
-        if (a[i].ulValueLen >= sizeof(v[0]))
-            a[i].ulValueLen = 0;
-    return tok_set_public(tok, key, kt, v[0], a[0].ulValueLen, v[1], a[1].ulValueLen);
+    return n == 1 ? found : NULL;
 }
 
 /*
  * Load the private key `priv` and its flags from one C_GetAttributeValue
  * (key type, CKA_ALWAYS_AUTHENTICATE, id, label, the protection flags),
- * paired with its public key object among `pubs`.  When the token refuses
- * that read as a whole, tok_load_key() and token_key_flags() as before.
- * 0 and *out; 1 when the key cannot be used (reported); -1 after reporting.
+ * paired with its public key object among `pubs` (tok_key_generated()
+ * builds the key: no search).  A key that is not whole (no key type, no
+ * id, not one public key object with its id) or a token that refuses the
+ * read as a whole goes through tok_load_key() and token_key_flags(), which
+ * say what is wrong as they always did.  0 and *out; 1 when the key cannot
+ * be used (reported); -1 after reporting.
  */
 static int
 load_private(struct token *tok, CK_OBJECT_HANDLE priv, const struct halves *pubs,
     struct token_key **out, struct token_key_flags *f)
 {
-    struct token_key *key = NULL;
     CK_KEY_TYPE kt = 0;
     CK_BBOOL always = CK_FALSE, v[TOK_NFLAGS];
-    uint8_t idbuf[TOK_PUBVAL_MAX], labelbuf[TOK_PUBVAL_MAX];
+    uint8_t idbuf[TOK_PUBVAL_MAX], labelbuf[TOK_PUBVAL_MAX], *id = NULL, *label = NULL;
     CK_ATTRIBUTE a[4 + TOK_NFLAGS] = {
         { CKA_KEY_TYPE, &kt, sizeof(kt) },
         { CKA_ALWAYS_AUTHENTICATE, &always, sizeof(always) },
         { CKA_ID, idbuf, sizeof(idbuf) },
         { CKA_LABEL, labelbuf, sizeof(labelbuf) },
     };
-    const struct half *pub;
+    const struct half *pub = NULL;
+    size_t idlen = 0;
+    int rc = 1;
 
     *out = NULL;
     tok_flags_template(v, a + 4);
-    if (tok_read_batch(tok, priv, a, 4 + TOK_NFLAGS, NULL) == -1) {
-        if (tok_load_key(tok, priv, out) == -1)
-            return 1;
-        if (token_key_flags(tok, *out, f) == 0)
-            return 0;
-        token_key_free(*out);
-        *out = NULL;
-        return -1;
+    if (tok_read_batch(tok, priv, a, 4 + TOK_NFLAGS, NULL) == 0 &&
+        tok_batch_copy(tok, priv, &a[2], sizeof(idbuf), &id, &idlen) != -1 &&
+        tok_batch_copy(tok, priv, &a[3], sizeof(labelbuf), &label, &(size_t){ 0 }) != -1 &&
+        a[0].ulValueLen == sizeof(kt) && idlen > 0 &&
+        (pub = public_half(pubs, id, idlen)) != NULL) {
+        bool rsa = kt == CKK_RSA;
+        const struct tok_pair p = { .priv = priv, .pub = pub->h, .id = id, .idlen = idlen,
+            .label = label ? (const char *)label : "", .kt = kt,
+            .always_auth = a[1].ulValueLen == sizeof(always) && always == CK_TRUE,
+            /* none when the batch failed or the values are missing: it reads them alone */
+            .a = pub->v[rsa ? 0 : 2], .alen = pub->vlen[rsa ? 0 : 2],
+            .b = pub->v[rsa ? 1 : 3], .blen = pub->vlen[rsa ? 1 : 3] };
+        if (tok_key_generated(tok, &p, out) == 0) {
+            tok_flags_eval(a + 4, v, f);
+            f->local_unrecorded = !f->local && tok->family != NULL && tok->family->no_cka_local;
+            rc = 0;
+        }
+    } else {
+        err_clear();
+        if (tok_load_key(tok, priv, out) == 0) {
+            if ((rc = token_key_flags(tok, *out, f)) == -1) {
+                token_key_free(*out);
+                *out = NULL;
+            }
+        }
     }
-    if ((key = calloc(1, sizeof(*key))) == NULL)
-        return err_nomem();
-    key->priv = priv;
-    if (tok_batch_copy(tok, priv, &a[2], sizeof(idbuf), &key->id, &key->idlen) == -1 ||
-        tok_batch_copy(tok, priv, &a[3], sizeof(labelbuf), (uint8_t **)&key->label,
-            &(size_t){ 0 }) == -1)
-        goto unusable;
-    if (key->label == NULL && (key->label = strdup("")) == NULL) {
-        err_nomem();
-        goto unusable;
-    }
-    if (a[0].ulValueLen != sizeof(kt)) {
-        err_runtime("E_KEY", "key %s on token %s does not report its key type", key->label,
-            tok->label);
-        goto unusable;
-    }
-    key->always_auth = a[1].ulValueLen == sizeof(always) && always == CK_TRUE;
-    if (key->id == NULL || key->idlen == 0) {
-        err_runtime("E_KEY", "key %s on token %s has no CKA_ID; cannot pair it with its public key",
-            key->label, tok->label);
-        goto unusable;
-    }
-    if ((pub = public_half(tok, key, pubs)) == NULL || set_public(tok, key, kt, pub) == -1 ||
-        tok_finish_key(tok, key) == -1)
-        goto unusable;
-    tok_flags_eval(a + 4, v, f);
-    f->local_unrecorded = !f->local && tok->family != NULL && tok->family->no_cka_local;
-    *out = key;
-    return 0;
-unusable:
-    token_key_free(key);
-    return 1;
+    free(id);
+    free(label);
+    return rc;
 }
 
 /*

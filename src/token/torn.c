@@ -465,8 +465,9 @@ token_find_strays(struct token *tok, const char *const *ours, struct token_stray
         err_nomem();
         goto out;
     }
-    if ((ncerts = tok_find_all(tok, &tmpl, 1, &certs)) == -1 ||
-        (count = tok_find_all(tok, NULL, 0, &all)) == -1)
+    /* Every object first: SoftHSM numbers handles as searches first meet objects. */
+    if ((count = tok_find_all(tok, NULL, 0, &all)) == -1 ||
+        (ncerts = tok_find_all(tok, &tmpl, 1, &certs)) == -1)
         goto out;
     if ((seen = calloc((size_t)count + 1, sizeof(*seen))) == NULL ||
         (s = calloc((size_t)count + 1, sizeof(*s))) == NULL) {
