@@ -5,7 +5,7 @@
  * some of its attributes cannot be read): rebuilding a key's missing public
  * half from its certificate, destroying every object of an id p11enroll
  * made or what is left of a pair whose private key is gone, and finding
- * the objects nothing can read or use.
+ * the objects nothing can read or use (one read per object on the token).
  *
  * Only public attributes are read and only public objects created: the
  * private key is never read, copied or wrapped.
