@@ -273,13 +273,22 @@ int token_destroy_stray(struct token *tok, const struct token_stray *s);
  */
 int token_relabel_key(struct token *tok, struct token_key *key, const char *label);
 
+/* What token_each_key() read with a key; borrowed for the callback's duration. */
+struct token_key_listing {
+    struct token_key_flags flags; /* as token_key_flags() gives them */
+    X509 *cert;                   /* as token_find_cert() finds it (with `certs`), or NULL */
+};
 /*
- * Visit every private key on the token (for `keys`); the callback returns
- * 0 to go on.  One FindObjects over private keys; per key a constant number
- * of calls.
+ * Visit every private key on the token (for `keys` and `status`) with its
+ * flags and, when `certs`, its certificate; a key that cannot be loaded is
+ * skipped with a warning.  The callback returns 0 to go on.  One search per
+ * class of object and one C_GetAttributeValue per object, whatever the
+ * token holds (issue 12).  0, or -1 after reporting or when the callback
+ * did not return 0.
  */
-int token_each_key(struct token *tok,
-    int (*cb)(struct token *tok, struct token_key *key, void *arg), void *arg);
+int token_each_key(struct token *tok, bool certs,
+    int (*cb)(struct token *tok, struct token_key *key, const struct token_key_listing *l,
+        void *arg), void *arg);
 
 /*
  * Data objects (CKO_DATA, token and private), found by CKA_APPLICATION and

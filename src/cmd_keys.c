@@ -27,20 +27,16 @@ struct listing {
 };
 
 static int
-one_key(struct token *tok, struct token_key *key, void *arg)
+one_key(struct token *tok, struct token_key *key, const struct token_key_listing *kl, void *arg)
 {
     struct listing *l = arg;
-    struct token_key_flags f;
-    X509 *cert = NULL;
+    const struct token_key_flags f = kl->flags;
+    X509 *cert = kl->cert; /* borrowed */
     size_t idlen;
     const uint8_t *id = token_key_id(key, &idlen);
     char *idhex = hex_encode(id, idlen), *subject = NULL;
     char notafter[32] = "", extra[64];
 
-    if (token_key_flags(tok, key, &f) == -1 || token_find_cert(tok, key, &cert) == -1) {
-        free(idhex);
-        return -1;
-    }
     if (cert != NULL) {
         subject = cmdopt_subject(cert);
         cmdopt_time(X509_get0_notAfter(cert), notafter, sizeof(notafter));
@@ -84,7 +80,6 @@ one_key(struct token *tok, struct token_key *key, void *arg)
     l->n++;
     free(subject);
     free(idhex);
-    X509_free(cert);
     return 0;
 }
 
@@ -114,7 +109,7 @@ cmd_keys(int argc, char **argv)
     }
     rc = EXIT_DONE;
     l.keys = json_array();
-    if (token_open(&to, &tok) == -1 || token_each_key(tok, one_key, &l) == -1) {
+    if (token_open(&to, &tok) == -1 || token_each_key(tok, true, one_key, &l) == -1) {
         rc = cmdopt_fail(l.json);
     } else if (l.json) {
         cmdopt_print_json(json_pack("{s:s, s:o, s:O}", "token", token_uri(tok),

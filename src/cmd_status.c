@@ -61,7 +61,7 @@ struct scan {
 
 /* Pairs named like ours (L.pending.*, L.retired.*) that the state does not record. */
 static int
-scan_cb(struct token *tok, struct token_key *key, void *arg)
+scan_cb(struct token *tok, struct token_key *key, const struct token_key_listing *kl, void *arg)
 {
     struct scan *s = arg;
     const char *l = token_key_label(key);
@@ -70,6 +70,7 @@ scan_cb(struct token *tok, struct token_key *key, void *arg)
     char *hex;
 
     (void)tok;
+    (void)kl;
     if (strncmp(l, s->label, n) != 0 ||
         (strncmp(l + n, ".pending.", 9) != 0 && strncmp(l + n, ".retired.", 9) != 0))
         return 0;
@@ -289,7 +290,7 @@ status_json(struct renew_ctx *c, const char *profile, json_t **out)
     json_object_set_new(j, "retired", retired_json(c->st, &c->pol));
     sc = (struct scan){ .st = c->st, .label = c->r.label, .unmanaged = json_array() };
     json_object_set_new(j, "unmanaged", sc.unmanaged);
-    if (token_each_key(c->e.tok, scan_cb, &sc) == -1) {
+    if (token_each_key(c->e.tok, false, scan_cb, &sc) == -1) {
         json_decref(j);
         return -1;
     }

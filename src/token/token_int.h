@@ -102,6 +102,37 @@ int tok_get_attrs(struct token *tok, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE *a, CK_U
 /* Does the token's slot offer `mech`?  Its info in *info when not NULL. */
 bool tok_have_mechanism(struct token *tok, CK_MECHANISM_TYPE mech, CK_MECHANISM_INFO *info);
 
+/* ---- objects.c ------------------------------------------------------------ */
+
+/*
+ * Every object matching the template (n 0: every object the session can
+ * see), in as few C_FindObjects calls as the count allows (one below
+ * 1 024 objects).  The count and *out (caller frees), or -1 after reporting.
+ */
+long tok_find_all(struct token *tok, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE **out);
+/* A certificate's value read in a batch; a longer one is read again alone. */
+#define TOK_CERT_MAX 16384
+/* The most attributes tok_read_batch() reads in one call. */
+#define TOK_OBJ_MAX_ATTRS 16
+/*
+ * tok_get_attrs() without a word on failure: 0 when the attributes can be
+ * looked at one by one (each ulValueLen: the length, or
+ * CK_UNAVAILABLE_INFORMATION); -1 when the token refused the read as a
+ * whole (the lengths are left as given; read them alone instead).  The
+ * call's CK_RV in *rv when not NULL.
+ */
+int tok_read_batch(struct token *tok, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE *a, CK_ULONG n,
+    CK_RV *rv);
+/*
+ * A copy (caller frees; NUL-terminated) of a variable-length value read by
+ * tok_read_batch() into a buffer of `cap` bytes; one that is unavailable or
+ * filled the buffer (too long, or SoftHSM's untouched length for an empty
+ * value) is read again alone with tok_get_attr().  0, 1 when the object
+ * does not have it, -1 after reporting.
+ */
+int tok_batch_copy(struct token *tok, CK_OBJECT_HANDLE obj, const CK_ATTRIBUTE *a,
+    size_t cap, uint8_t **out, size_t *outlen);
+
 /* ---- modinfo.c ------------------------------------------------------------ */
 
 /* The module's present slots, as many as it has.  0 and *out (caller frees), or -1. */

@@ -5,7 +5,7 @@
  * some of its attributes cannot be read): rebuilding a key's missing public
  * half from its certificate, destroying every object of an id p11enroll
  * made or what is left of a pair whose private key is gone, and finding
- * the objects nothing can read or use.
+ * the objects nothing can read or use (one read per object on the token).
  *
  * Only public attributes are read and only public objects created: the
  * private key is never read, copied or wrapped.
@@ -248,8 +248,6 @@ token_destroy_own_id(struct token *tok, const uint8_t *id, size_t idlen)
 
 /* ---- objects nothing can use ------------------------------------------------------- */
 
-#define MAX_OBJECTS 1024
-
 static const char *
 class_name(CK_OBJECT_CLASS c)
 {
@@ -318,18 +316,7 @@ token_destroy_half(struct token *tok, const uint8_t *id, size_t idlen,
     return done;
 }
 
-/* Is there a private key with the object's CKA_ID?  (Unreadable id: say yes.) */
-static bool
-has_private_key(struct token *tok, const uint8_t *id, size_t idlen)
-{
-    CK_OBJECT_HANDLE h;
-    long n = find_class_id(tok, CKO_PRIVATE_KEY, id, idlen, &h, 1);
-
-    err_clear();
-    return n != 0;
-}
-
-/* Does the certificate object hold a certificate that parses? */
+/* Does the certificate object hold a certificate that parses?  (Read alone.) */
 static bool
 cert_readable(struct token *tok, CK_OBJECT_HANDLE h)
 {
@@ -349,75 +336,158 @@ cert_readable(struct token *tok, CK_OBJECT_HANDLE h)
     return x != NULL;
 }
 
-/*
- * Why the object is a stray, or NULL when it is fine: its class cannot be
- * read; or it is a key or certificate with neither a label nor an id (a
- * creation cut short: p11enroll never makes such an object, and no lookup
- * by label or id can ever find it); or it carries one of `ours` labels
- * (p11enroll's) but no id, which p11enroll always sets; or it is a
- * certificate of ours whose value does not parse.
- */
-static const char *
-stray_reason(struct token *tok, CK_OBJECT_HANDLE h, const char *const *ours,
-    CK_OBJECT_CLASS *cls)
+/* Does a batched certificate value (a, read into a buffer of TOK_CERT_MAX) parse? */
+static bool
+batched_cert_readable(struct token *tok, CK_OBJECT_HANDLE h, const CK_ATTRIBUTE *a)
 {
-    CK_ATTRIBUTE a = { CKA_CLASS, cls, sizeof(*cls) };
+    uint8_t *der = NULL;
+    size_t len = 0;
+    const unsigned char *p;
+    X509 *x = NULL;
+
+    if (tok_batch_copy(tok, h, a, TOK_CERT_MAX, &der, &len) == 0 && der != NULL) {
+        p = der;
+        x = d2i_X509(NULL, &p, (long)len);
+    }
+    free(der);
+    ERR_clear_error();
+    err_clear();
+    X509_free(x);
+    return x != NULL;
+}
+
+/* One object as the stray scan saw it. */
+struct seen {
+    CK_OBJECT_CLASS cls;        /* (CK_OBJECT_CLASS)-1: unreadable */
+    const char *why;            /* a stray for what it says of itself, or NULL */
+    bool check_private;         /* p11enroll's public key or certificate: is its private key there? */
+    uint8_t *id;                /* for private keys and check_private */
+    size_t idlen;
+};
+
+/*
+ * Read the object's class, label and id (and a certificate's value when
+ * `cert`: the handle came from a search for certificates) in one call, or
+ * when the token refuses that read as a whole, one by one as before; then
+ * judge it (token.h, struct token_stray) by all but the private key it may
+ * lack, which needs every object seen.
+ */
+static void
+see_object(struct token *tok, CK_OBJECT_HANDLE h, bool cert, uint8_t *buf,
+    const char *const *ours, struct seen *o)
+{
+    CK_ATTRIBUTE a[4] = {
+        { CKA_CLASS, &o->cls, sizeof(o->cls) },
+        { CKA_LABEL, buf, TOK_PUBVAL_MAX },
+        { CKA_ID, buf + TOK_PUBVAL_MAX, TOK_PUBVAL_MAX },
+        { CKA_VALUE, buf + 2 * TOK_PUBVAL_MAX, TOK_CERT_MAX },
+    };
+    bool whole = tok_read_batch(tok, h, a, cert ? 4 : 3, NULL) == 0;
     uint8_t *label = NULL, *id = NULL;
     size_t llen = 0, ilen = 0;
     int rl, ri;
-    const char *why = NULL;
 
-    if (tok->fn->C_GetAttributeValue(tok->session, h, &a, 1) != CKR_OK ||
-        a.ulValueLen != sizeof(*cls)) {
-        *cls = (CK_OBJECT_CLASS)-1;
-        return "its class cannot be read";
+    if ((!whole && tok->fn->C_GetAttributeValue(tok->session, h, a, 1) != CKR_OK) ||
+        a[0].ulValueLen != sizeof(o->cls)) {
+        o->cls = (CK_OBJECT_CLASS)-1;
+        o->why = "its class cannot be read";
+        return;
     }
-    if (*cls != CKO_PRIVATE_KEY && *cls != CKO_PUBLIC_KEY && *cls != CKO_CERTIFICATE)
-        return NULL;
-    rl = tok_get_attr(tok, h, CKA_LABEL, &label, &llen);
-    ri = tok_get_attr(tok, h, CKA_ID, &id, &ilen);
+    if (o->cls != CKO_PRIVATE_KEY && o->cls != CKO_PUBLIC_KEY && o->cls != CKO_CERTIFICATE)
+        return;
+    rl = whole ? tok_batch_copy(tok, h, &a[1], TOK_PUBVAL_MAX, &label, &llen)
+               : tok_get_attr(tok, h, CKA_LABEL, &label, &llen);
+    ri = whole ? tok_batch_copy(tok, h, &a[2], TOK_PUBVAL_MAX, &id, &ilen)
+               : tok_get_attr(tok, h, CKA_ID, &id, &ilen);
     err_clear();
     bool has_label = rl == 0 && llen > 0, has_id = ri == 0 && ilen > 0;
     bool mine = has_label && label_is_ours(label, llen, ours);
     if (rl != 0 && ri != 0)
-        why = "its label and id cannot be read";
+        o->why = "its label and id cannot be read";
     else if (!has_label && !has_id)
-        why = "it has neither a label nor an id";
+        o->why = "it has neither a label nor an id";
     else if (mine && !has_id)
-        why = "it has p11enroll's label but no id";
-    else if (mine && *cls == CKO_CERTIFICATE && !cert_readable(tok, h))
-        why = "it has p11enroll's label but its certificate cannot be read";
-    else if (mine && *cls != CKO_PRIVATE_KEY && !has_private_key(tok, id, ilen))
-        why = "it has p11enroll's label but its private key is gone";
+        o->why = "it has p11enroll's label but no id";
+    else if (mine && o->cls == CKO_CERTIFICATE &&
+             !(whole && cert ? batched_cert_readable(tok, h, &a[3]) : cert_readable(tok, h)))
+        o->why = "it has p11enroll's label but its certificate cannot be read";
+    else if (mine && o->cls != CKO_PRIVATE_KEY)
+        o->check_private = true;
+    if (has_id && (o->check_private || o->cls == CKO_PRIVATE_KEY)) {
+        o->id = id;
+        o->idlen = ilen;
+        id = NULL; /* transferred */
+    }
     free(label);
     free(id);
-    return why;
 }
 
+/* Did the scan see a private key with this CKA_ID? */
+static bool
+seen_private(const struct seen *all, size_t n, const uint8_t *id, size_t idlen)
+{
+    for (size_t i = 0; i < n; i++)
+        if (all[i].cls == CKO_PRIVATE_KEY && all[i].id != NULL && all[i].idlen == idlen &&
+            memcmp(all[i].id, id, idlen) == 0)
+            return true;
+    return false;
+}
+
+static int
+handle_cmp(const void *a, const void *b)
+{
+    CK_OBJECT_HANDLE x = *(const CK_OBJECT_HANDLE *)a, y = *(const CK_OBJECT_HANDLE *)b;
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * One search for every object and one for the certificates (so that a
+ * certificate's value comes in the same read as its class), then one read
+ * per object (issue 12: no search per object).
+ */
 int
 token_find_strays(struct token *tok, const char *const *ours, struct token_stray **out,
     size_t *n)
 {
-    CK_OBJECT_HANDLE *all = calloc(MAX_OBJECTS, sizeof(*all));
+    CK_OBJECT_CLASS certcls = CKO_CERTIFICATE;
+    CK_ATTRIBUTE tmpl = { CKA_CLASS, &certcls, sizeof(certcls) };
+    CK_OBJECT_HANDLE *all = NULL, *certs = NULL;
+    struct seen *seen = NULL;
     struct token_stray *s = NULL;
-    long count;
+    uint8_t *buf = malloc(2 * TOK_PUBVAL_MAX + TOK_CERT_MAX);
+    long count = 0, ncerts;
     size_t k = 0;
     int rc = -1;
 
     *out = NULL;
     *n = 0;
-    if (all == NULL || (count = tok_find_objects(tok, NULL, 0, all, MAX_OBJECTS)) == -1)
+    if (buf == NULL) {
+        err_nomem();
         goto out;
-    if ((s = calloc((size_t)count + 1, sizeof(*s))) == NULL)
+    }
+    /* Every object first: SoftHSM numbers handles as searches first meet objects. */
+    if ((count = tok_find_all(tok, NULL, 0, &all)) == -1 ||
+        (ncerts = tok_find_all(tok, &tmpl, 1, &certs)) == -1)
         goto out;
+    if ((seen = calloc((size_t)count + 1, sizeof(*seen))) == NULL ||
+        (s = calloc((size_t)count + 1, sizeof(*s))) == NULL) {
+        err_nomem();
+        goto out;
+    }
+    qsort(certs, (size_t)ncerts, sizeof(*certs), handle_cmp);
     for (long i = 0; i < count; i++) {
-        CK_OBJECT_CLASS cls;
-        const char *why = stray_reason(tok, all[i], ours, &cls);
-        if (why == NULL)
+        bool cert = bsearch(&all[i], certs, (size_t)ncerts, sizeof(*certs), handle_cmp) != NULL;
+        see_object(tok, all[i], cert, buf, ours, &seen[i]);
+    }
+    for (long i = 0; i < count; i++) {
+        struct seen *o = &seen[i];
+        if (o->check_private && !seen_private(seen, (size_t)count, o->id, o->idlen))
+            o->why = "it has p11enroll's label but its private key is gone";
+        if (o->why == NULL)
             continue;
         s[k].handle = all[i];
-        s[k].what = class_name(cls);
-        s[k].why = why;
+        s[k].what = class_name(o->cls);
+        s[k].why = o->why;
         k++;
     }
     *out = s;
@@ -425,9 +495,12 @@ token_find_strays(struct token *tok, const char *const *ours, struct token_stray
     *n = k;
     rc = 0;
 out:
-    if (rc == -1 && all == NULL)
-        err_runtime("E_NOMEM", "out of memory");
+    for (long i = 0; seen != NULL && i < count; i++)
+        free(seen[i].id);
+    free(seen);
     free(all);
+    free(certs);
+    free(buf);
     free(s);
     return rc;
 }

@@ -149,6 +149,33 @@ spied one "$P11ENROLL" renew --profile "$prof" --force --dry-run
 expect_rc 0 "renew --force --dry-run: due"
 check "renew --force --dry-run: logs in (the current pair is looked up)" grep -q C_Login <<<"$CALL_LIST"
 
+# keys and status on tokens with 1 and 200 key pairs (issue 12): listing every key
+# grows with the token by design, but by at most 2 calls per object added (one search
+# pass with a large handle buffer, one batched C_GetAttributeValue per object; no
+# search per object).  Fresh tokens, so the objects added are exactly 2 x 199.
+declare -A obj_calls
+OBJ_ADDED=$((2 * 199))
+declare -A nkeys=([kone]=1 [kmany]=200)
+tokdir kone 1
+tokdir kmany 200
+for name in kone kmany; do
+  spied "$name" "$P11ENROLL" keys --token "pkcs11:token=$name" --module "$SPY"
+  expect_rc 0 "keys on $name"
+  check "keys on $name: every key listed" test "$(grep -c '^  id ' "$T/out")" -eq "${nkeys[$name]}"
+  obj_calls[keys-$name]=$CALLS
+  sprof=$(profile "$name" "st-$name")
+  ini_set "$sprof" output state-dir "$T/state-$name"
+  spied "$name" "$P11ENROLL" status --profile "$sprof"
+  expect_rc 0 "status on $name"
+  obj_calls[status-$name]=$CALLS
+done
+for cmd in keys status; do
+  one=${obj_calls[$cmd-kone]} many=${obj_calls[$cmd-kmany]}
+  echo "# $cmd: $one calls with 1 key, $many with 200 ($(( (many - one) * 100 / OBJ_ADDED )) per 100 objects added)"
+  check "$cmd: at most 2 PKCS#11 calls per object added (1 key: $one, 200 keys: $many, $OBJ_ADDED objects added)" \
+    test $((many - one)) -le $((2 * OBJ_ADDED + 8))
+done
+
 # Peak RSS under 16 MiB with --module SoftHSM (issue 12): memory, unlike time, is
 # deterministic enough to assert.  Without the spy in front, as a user runs it.
 ini_set "$prof" token module "$SOFTHSM_MODULE"
