@@ -33,22 +33,28 @@ tok_find_all(struct token *tok, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE
         return -1;
     }
     /*
-     * XXX: a count below the buffer's size is taken as the end, as every
-     * search here does (PKCS#11 promises only that 0 is); a full buffer
-     * asks again with a larger one.
+     * PKCS#11 ends a search only with a count of 0: a token may return
+     * fewer handles than asked for and still have more (HSMs that page
+     * their answers), so ask until it says 0, growing a full buffer.
      */
     do {
-        cap = cap == 0 ? FIRST_BUFFER : 2 * cap;
-        if ((p = realloc(all, cap * sizeof(*all))) == NULL) {
-            rv = CKR_HOST_MEMORY;
-            break;
+        if (count == cap) {
+            cap = cap == 0 ? FIRST_BUFFER : 2 * cap;
+            if ((p = realloc(all, cap * sizeof(*all))) == NULL) {
+                rv = CKR_HOST_MEMORY;
+                break;
+            }
+            all = p;
         }
-        all = p;
         got = 0;
         if ((rv = tok->fn->C_FindObjects(tok->session, all + count, cap - count, &got)) != CKR_OK)
             break;
+        if (got > cap - count) {    /* a module that claims more than fits */
+            rv = CKR_GENERAL_ERROR;
+            break;
+        }
         count += got;
-    } while (count == cap);
+    } while (got > 0);
     tok->fn->C_FindObjectsFinal(tok->session);
     if (rv != CKR_OK) {
         free(all);

@@ -106,8 +106,8 @@ bool tok_have_mechanism(struct token *tok, CK_MECHANISM_TYPE mech, CK_MECHANISM_
 
 /*
  * Every object matching the template (n 0: every object the session can
- * see), in as few C_FindObjects calls as the count allows (one below
- * 1 024 objects).  The count and *out (caller frees), or -1 after reporting.
+ * see), in as few C_FindObjects calls as the count allows (two below
+ * 1 024 objects: the handles, then the 0 that ends the search).  The count and *out (caller frees), or -1 after reporting.
  */
 long tok_find_all(struct token *tok, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE **out);
 /* A certificate's value read in a batch; a longer one is read again alone. */
