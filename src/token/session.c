@@ -319,27 +319,14 @@ tok_get_attr(struct token *tok, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type,
 int
 tok_get_attrs(struct token *tok, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE *a, CK_ULONG n)
 {
-    CK_ULONG cap[TOK_MAX_BATCH];
-    CK_RV rv;
+    CK_RV rv = CKR_OK;
 
-    if (n > TOK_MAX_BATCH) {
-        err_runtime("E_TOKEN", "internal: %lu attributes in one read", n);
-        return -1;
-    }
-    for (CK_ULONG i = 0; i < n; i++)
-        cap[i] = a[i].ulValueLen;
-    rv = tok->fn->C_GetAttributeValue(tok->session, obj, a, n);
-    if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID && rv != CKR_ATTRIBUTE_SENSITIVE &&
-        rv != CKR_BUFFER_TOO_SMALL) {
+    if (tok_read_batch(tok, obj, a, n, &rv) == 0)
+        return 0;
+    if (rv != CKR_OK)       /* CKR_OK: too many attributes, reported already */
         err_runtime("E_TOKEN", "token %s: C_GetAttributeValue: %s", tok->label,
             token_rv_text(rv));
-        return -1;
-    }
-    /* v2.20 tokens report the needed length of a value that did not fit. */
-    for (CK_ULONG i = 0; i < n; i++)
-        if (a[i].ulValueLen > cap[i])
-            a[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
-    return 0;
+    return -1;
 }
 
 bool

@@ -87,8 +87,6 @@ long tok_find_objects(struct token *tok, CK_ATTRIBUTE *tmpl, CK_ULONG n,
  */
 int tok_get_attr(struct token *tok, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type,
     uint8_t **out, size_t *outlen);
-/* The most attributes tok_get_attrs() reads in one call. */
-#define TOK_MAX_BATCH 12
 /*
  * Read several attributes in one C_GetAttributeValue into the caller's
  * buffers (ulValueLen: capacity).  As PKCS#11 v2.40 §5.7 says, an attribute
@@ -99,6 +97,8 @@ int tok_get_attr(struct token *tok, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type
  * 0 (check each ulValueLen), or -1 after reporting.
  */
 int tok_get_attrs(struct token *tok, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE *a, CK_ULONG n);
+/* The most attributes tok_get_attrs() and tok_read_batch() read in one call. */
+#define TOK_OBJ_MAX_ATTRS 16
 /* Does the token's slot offer `mech`?  Its info in *info when not NULL. */
 bool tok_have_mechanism(struct token *tok, CK_MECHANISM_TYPE mech, CK_MECHANISM_INFO *info);
 
@@ -107,13 +107,12 @@ bool tok_have_mechanism(struct token *tok, CK_MECHANISM_TYPE mech, CK_MECHANISM_
 /*
  * Every object matching the template (n 0: every object the session can
  * see), in as few C_FindObjects calls as the count allows (two below
- * 1 024 objects: the handles, then the 0 that ends the search).  The count and *out (caller frees), or -1 after reporting.
+ * 1 024 objects: the handles, then the 0 that ends the search).  The
+ * count and *out (caller frees), or -1 after reporting.
  */
 long tok_find_all(struct token *tok, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE **out);
 /* A certificate's value read in a batch; a longer one is read again alone. */
 #define TOK_CERT_MAX 16384
-/* The most attributes tok_read_batch() reads in one call. */
-#define TOK_OBJ_MAX_ATTRS 16
 /*
  * tok_get_attrs() without a word on failure: 0 when the attributes can be
  * looked at one by one (each ulValueLen: the length, or
