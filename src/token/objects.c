@@ -248,11 +248,16 @@ token_objects_read(struct token *tok, unsigned what, struct token_objects **out)
         goto out;
     }
     objs->what = what;
-    /* Every object first: SoftHSM numbers handles as searches first meet objects. */
-    if ((what & TOKEN_OBJ_ALL) && (nall = tok_find_all(tok, NULL, 0, &all)) == -1)
-        goto out;
+    /*
+     * The keys, every object, the certificates: SoftHSM numbers handles as
+     * searches first meet objects and lists them by handle, so in this
+     * order the keys and the strays come in the order they always had
+     * (status listed the keys before it looked for strays).
+     */
     for (int c = 0; c < 3; c++) {
         CK_ATTRIBUTE t = { CKA_CLASS, (void *)&classes[c], sizeof(classes[c]) };
+        if (c == 2 && (what & TOKEN_OBJ_ALL) && (nall = tok_find_all(tok, NULL, 0, &all)) == -1)
+            goto out;
         if ((what & (c < 2 ? TOKEN_OBJ_KEYS : TOKEN_OBJ_CERTS)) &&
             (nf[c] = tok_find_all(tok, &t, 1, &found[c])) == -1)
             goto out;
