@@ -133,7 +133,7 @@ pass_template(CK_OBJECT_CLASS found, uint8_t *buf, CK_ATTRIBUTE *a)
     CK_BBOOL v[TOK_NFLAGS];
     CK_ULONG n = 0;
 
-    a[n++] = (CK_ATTRIBUTE){ CKA_CLASS, buf, sizeof(CK_OBJECT_CLASS) };
+    a[n++] = (CK_ATTRIBUTE){ CKA_CLASS, NULL, sizeof(CK_OBJECT_CLASS) };
     a[n++] = (CK_ATTRIBUTE){ CKA_LABEL, NULL, TOK_PUBVAL_MAX };
     a[n++] = (CK_ATTRIBUTE){ CKA_ID, NULL, TOK_PUBVAL_MAX };
     if (found == CKO_PRIVATE_KEY) {
@@ -191,6 +191,7 @@ pass_read(struct token *tok, struct tok_obj *o, uint8_t *buf)
     return 0;
 }
 
+/* qsort()/bsearch() order of object handles. */
 static int
 handle_cmp(const void *a, const void *b)
 {
