@@ -152,6 +152,13 @@ void enroll_clean_tmp(const struct enroll *e, const struct timespec *locked);
  * (free()), or -1 after reporting.
  */
 int enroll_find_strays(struct enroll *e, struct token_stray **out, size_t *n);
+/*
+ * enroll_find_strays() from a pass over the token's objects already read
+ * with TOKEN_OBJ_ALL (`status` shares it with its key listing); objs NULL:
+ * a pass of its own.
+ */
+int enroll_find_strays_in(struct enroll *e, const struct token_objects *objs,
+    struct token_stray **out, size_t *n);
 
 /*
  * With [output] state-dir, take the profile's lock (waiting) as renew does

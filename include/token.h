@@ -256,11 +256,14 @@ struct token_stray {
 
 /*
  * List the strays on the token (`ours`: NULL-terminated labels p11enroll
- * uses, may be NULL): 0 and *out (free()), *n entries; -1 after reporting.
- * Reads public attributes only; changes nothing.
+ * uses, may be NULL) from `objs`, a pass read with TOKEN_OBJ_ALL, or when
+ * objs is NULL from a pass of its own: 0 and *out (free()), *n entries, in
+ * the order the token lists its objects; -1 after reporting.  Reads public
+ * attributes only; changes nothing.
  */
-int token_find_strays(struct token *tok, const char *const *ours, struct token_stray **out,
-    size_t *n);
+struct token_objects;
+int token_find_strays(struct token *tok, const struct token_objects *objs,
+    const char *const *ours, struct token_stray **out, size_t *n);
 
 /* Destroy one stray found in this session.  0 or -1 after reporting. */
 int token_destroy_stray(struct token *tok, const struct token_stray *s);
@@ -281,12 +284,37 @@ struct token_key_listing {
 /*
  * Visit every private key on the token (for `keys` and `status`) with its
  * flags and, when `certs`, its certificate; a key that cannot be loaded is
- * skipped with a warning.  The callback returns 0 to go on.  One search per
- * class of object and one C_GetAttributeValue per object, whatever the
- * token holds (issue 12).  0, or -1 after reporting or when the callback
- * did not return 0.
+ * skipped with a warning.  The callback returns 0 to go on.  One pass
+ * (token_objects_read(): one search per class of object and one
+ * C_GetAttributeValue per object, whatever the token holds, issue 12).
+ * 0, or -1 after reporting or when the callback did not return 0.
  */
 int token_each_key(struct token *tok, bool certs,
+    int (*cb)(struct token *tok, struct token_key *key, const struct token_key_listing *l,
+        void *arg), void *arg);
+
+/* What token_objects_read() reads (or'ed). */
+#define TOKEN_OBJ_KEYS  1u  /* private and public keys: token_objects_each_key() */
+#define TOKEN_OBJ_CERTS 2u  /* certificates and their values: its `certs` */
+#define TOKEN_OBJ_ALL   4u  /* every object the session sees (with CERTS): token_find_strays() */
+/*
+ * One pass over the token's objects for token_objects_each_key() and
+ * token_find_strays() to share (`status` wants both): a search for every
+ * object (TOKEN_OBJ_ALL) and one per class asked for, then one
+ * C_GetAttributeValue per object of the public attributes both use (never
+ * a sensitive one), whatever the token holds.  An object the token
+ * refuses to read as a whole is read again attribute by attribute, as
+ * before, by whoever uses it.  0 and *out (token_objects_free()), or -1
+ * after reporting.
+ */
+int token_objects_read(struct token *tok, unsigned what, struct token_objects **out);
+/* Free a pass.  Accepts NULL. */
+void token_objects_free(struct token_objects *objs);
+/*
+ * token_each_key() from a pass read with TOKEN_OBJ_KEYS (and
+ * TOKEN_OBJ_CERTS for `certs`), in the order the token listed the keys.
+ */
+int token_objects_each_key(struct token *tok, const struct token_objects *objs, bool certs,
     int (*cb)(struct token *tok, struct token_key *key, const struct token_key_listing *l,
         void *arg), void *arg);
 

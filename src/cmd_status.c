@@ -254,16 +254,17 @@ retired_json(const struct state *st, const struct renew_policy *pol)
 
 /*
  * "unreadable": the objects a crash left that nothing can use or find
- * (token_find_strays()); `p11enroll repair` removes them.  0 or -1.
+ * (token_find_strays(), from the pass `objs`); `p11enroll repair` removes
+ * them.  0 or -1.
  */
 static int
-strays_json(struct renew_ctx *c, json_t *j)
+strays_json(struct renew_ctx *c, const struct token_objects *objs, json_t *j)
 {
     struct token_stray *s = NULL;
     json_t *a = json_array();
     size_t n;
 
-    if (a == NULL || enroll_find_strays(&c->e, &s, &n) == -1) {
+    if (a == NULL || enroll_find_strays_in(&c->e, objs, &s, &n) == -1) {
         json_decref(a);
         return -1;
     }
@@ -274,11 +275,16 @@ strays_json(struct renew_ctx *c, json_t *j)
     return 0;
 }
 
-/* Everything status shows, as one JSON object into *out.  0, or -1 after reporting. */
+/*
+ * Everything status shows, as one JSON object into *out: the key listing
+ * and the stray scan share one pass over the token's objects (issue 12:
+ * one read per object).  0, or -1 after reporting.
+ */
 static int
 status_json(struct renew_ctx *c, const char *profile, json_t **out)
 {
     json_t *j = json_object(), *jc = current_json(c);
+    struct token_objects *objs = NULL;
     struct scan sc;
 
     json_object_set_new(j, "profile", json_string(profile));
@@ -290,14 +296,14 @@ status_json(struct renew_ctx *c, const char *profile, json_t **out)
     json_object_set_new(j, "retired", retired_json(c->st, &c->pol));
     sc = (struct scan){ .st = c->st, .label = c->r.label, .unmanaged = json_array() };
     json_object_set_new(j, "unmanaged", sc.unmanaged);
-    if (token_each_key(c->e.tok, false, scan_cb, &sc) == -1) {
+    if (token_objects_read(c->e.tok, TOKEN_OBJ_KEYS | TOKEN_OBJ_ALL, &objs) == -1 ||
+        token_objects_each_key(c->e.tok, objs, false, scan_cb, &sc) == -1 ||
+        strays_json(c, objs, j) == -1) {
+        token_objects_free(objs);
         json_decref(j);
         return -1;
     }
-    if (strays_json(c, j) == -1) {
-        json_decref(j);
-        return -1;
-    }
+    token_objects_free(objs);
     json_object_set_new(j, "labels_immutable", json_boolean(c->st->labels_immutable));
     json_object_set_new(j, "last_renewal", jtime(c->st->last_renewal));
     if (c->pool.name != NULL)

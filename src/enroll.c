@@ -270,6 +270,13 @@ enroll_unlock(int fd)
 int
 enroll_find_strays(struct enroll *e, struct token_stray **out, size_t *n)
 {
+    return enroll_find_strays_in(e, NULL, out, n);
+}
+
+int
+enroll_find_strays_in(struct enroll *e, const struct token_objects *objs,
+    struct token_stray **out, size_t *n)
+{
     char *account = NULL;
     const char *ours[3] = { e->prof->key.label, NULL, NULL };
     int rc;
@@ -278,7 +285,7 @@ enroll_find_strays(struct enroll *e, struct token_stray **out, size_t *n)
     if (acme_account_label(e, &account) == 0)
         ours[ours[0] != NULL ? 1 : 0] = account;
     err_clear();
-    rc = token_find_strays(e->tok, ours, out, n);
+    rc = token_find_strays(e->tok, objs, ours, out, n);
     free(account);
     return rc;
 }

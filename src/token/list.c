@@ -1,8 +1,9 @@
 /*
  * list.c - walking what is there: every private key on an open token with
- * its public key, flags and certificate, in one search per class of object
- * and one read per object (for `keys` and `status`), and every token of
- * every module (for `tokens`).
+ * its public key, flags and certificate, from one pass over its objects
+ * (token_objects_read(): one search per class of object and one read per
+ * object, for `keys` and `status`), and every token of every module (for
+ * `tokens`).
  */
 #include "token_int.h"
 #include "token_list.h"
@@ -72,12 +73,12 @@ id_alone(struct token *tok, CK_OBJECT_HANDLE h, uint8_t **id, size_t *idlen)
 }
 
 /*
- * Read one public key object (id and public values of any key type: the
- * token marks the others unavailable) or certificate (id and value) in one
- * call into `buf`.  0, or -1 after reporting.
+ * One public key object (id and public values of any key type: the token
+ * marks the others unavailable) or certificate (id and value) as the pass
+ * read it, into `buf`.  0, or -1 after reporting.
  */
 static int
-read_half(struct token *tok, struct half *o, bool cert, uint8_t *buf)
+read_half(struct token *tok, struct half *o, const struct tok_obj *obj, bool cert, uint8_t *buf)
 {
     static const CK_ATTRIBUTE_TYPE pubtypes[5] = { CKA_ID, CKA_MODULUS, CKA_PUBLIC_EXPONENT,
         CKA_EC_PARAMS, CKA_EC_POINT };
@@ -87,7 +88,7 @@ read_half(struct token *tok, struct half *o, bool cert, uint8_t *buf)
     for (CK_ULONG i = 0; i < n; i++)
         a[i] = (CK_ATTRIBUTE){ cert && i == 1 ? CKA_VALUE : pubtypes[i], buf + i * TOK_PUBVAL_MAX,
             cert && i == 1 ? TOK_CERT_MAX : TOK_PUBVAL_MAX };
-    if (tok_read_batch(tok, o->h, a, n, NULL) == -1) {
+    if (tok_obj_fill(obj, a, n) == -1) {
         (void)id_alone(tok, o->h, &o->id, &o->idlen);
         return 0;
     }
@@ -113,33 +114,30 @@ read_half(struct token *tok, struct half *o, bool cert, uint8_t *buf)
     return 0;
 }
 
-/* Every object of class `cls` (public keys or certificates), read.  0 or -1 (reported). */
+/* Every object of class `cls` (public keys or certificates) in the pass.  0 or -1 (reported). */
 static int
-read_halves(struct token *tok, CK_OBJECT_CLASS cls, struct halves *hs)
+read_halves(struct token *tok, const struct token_objects *objs, CK_OBJECT_CLASS cls,
+    struct halves *hs)
 {
-    CK_ATTRIBUTE tmpl = { CKA_CLASS, &cls, sizeof(cls) };
-    CK_OBJECT_HANDLE *all = NULL;
     uint8_t *buf = malloc(TOK_PUBVAL_MAX + (TOK_CERT_MAX > 4 * TOK_PUBVAL_MAX ? TOK_CERT_MAX
                                                                       : 4 * TOK_PUBVAL_MAX));
-    long n;
     int rc = -1;
 
     if (buf == NULL)
         return err_nomem();
-    if ((n = tok_find_all(tok, &tmpl, 1, &all)) == -1)
-        goto out;
-    if (n > 0 && (hs->h = calloc((size_t)n, sizeof(*hs->h))) == NULL) {
+    if (objs->n > 0 && (hs->h = calloc(objs->n, sizeof(*hs->h))) == NULL) {
         err_nomem();
         goto out;
     }
-    for (long i = 0; i < n; i++) {
-        hs->h[hs->n].h = all[i];
-        if (read_half(tok, &hs->h[hs->n++], cls == CKO_CERTIFICATE, buf) == -1)
+    for (size_t i = 0; i < objs->n; i++) {
+        if (objs->o[i].found != cls)
+            continue;
+        hs->h[hs->n].h = objs->o[i].h;
+        if (read_half(tok, &hs->h[hs->n++], &objs->o[i], cls == CKO_CERTIFICATE, buf) == -1)
             goto out;
     }
     rc = 0;
 out:
-    free(all);
     free(buf);
     return rc;
 }
@@ -159,7 +157,7 @@ public_half(const struct halves *pubs, const uint8_t *id, size_t idlen)
 }
 
 /*
- * Load the private key `priv` and its flags from one C_GetAttributeValue
+ * Load the private key `obj` and its flags from the pass's read of it
  * (key type, CKA_ALWAYS_AUTHENTICATE, id, label, the protection flags),
  * paired with its public key object among `pubs` (tok_key_generated()
  * builds the key: no search).  A key that is not whole (no key type, no
@@ -169,9 +167,10 @@ public_half(const struct halves *pubs, const uint8_t *id, size_t idlen)
  * be used (reported); -1 after reporting.
  */
 static int
-load_private(struct token *tok, CK_OBJECT_HANDLE priv, const struct halves *pubs,
+load_private(struct token *tok, const struct tok_obj *obj, const struct halves *pubs,
     struct token_key **out, struct token_key_flags *f)
 {
+    CK_OBJECT_HANDLE priv = obj->h;
     CK_KEY_TYPE kt = 0;
     CK_BBOOL always = CK_FALSE, v[TOK_NFLAGS];
     uint8_t idbuf[TOK_PUBVAL_MAX], labelbuf[TOK_PUBVAL_MAX], *id = NULL, *label = NULL;
@@ -187,7 +186,7 @@ load_private(struct token *tok, CK_OBJECT_HANDLE priv, const struct halves *pubs
 
     *out = NULL;
     tok_flags_template(v, a + 4);
-    if (tok_read_batch(tok, priv, a, 4 + TOK_NFLAGS, NULL) == 0 &&
+    if (tok_obj_fill(obj, a, 4 + TOK_NFLAGS) == 0 &&
         tok_batch_copy(tok, priv, &a[2], sizeof(idbuf), &id, &idlen) != -1 &&
         tok_batch_copy(tok, priv, &a[3], sizeof(labelbuf), &label, &(size_t){ 0 }) != -1 &&
         a[0].ulValueLen == sizeof(kt) && idlen > 0 &&
@@ -257,25 +256,27 @@ key_cert(struct token *tok, const struct token_key *key, const struct halves *ce
 }
 
 int
-token_each_key(struct token *tok, bool certs,
+token_objects_each_key(struct token *tok, const struct token_objects *objs, bool certs,
     int (*cb)(struct token *, struct token_key *, const struct token_key_listing *, void *),
     void *arg)
 {
-    CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-    CK_ATTRIBUTE tmpl = { CKA_CLASS, &cls, sizeof(cls) };
-    CK_OBJECT_HANDLE *all = NULL;
     struct halves pubs = { 0 }, crts = { 0 };
-    long n;
     int rc = -1;
 
-    if ((n = tok_find_all(tok, &tmpl, 1, &all)) == -1 ||
-        read_halves(tok, CKO_PUBLIC_KEY, &pubs) == -1 ||
-        (certs && read_halves(tok, CKO_CERTIFICATE, &crts) == -1))
+    if (!(objs->what & TOKEN_OBJ_KEYS) || (certs && !(objs->what & TOKEN_OBJ_CERTS))) {
+        err_runtime("E_TOKEN", "internal: the keys of a pass that did not read them");
+        return -1;
+    }
+    if (read_halves(tok, objs, CKO_PUBLIC_KEY, &pubs) == -1 ||
+        (certs && read_halves(tok, objs, CKO_CERTIFICATE, &crts) == -1))
         goto out;
-    for (long i = 0; i < n; i++) {
+    for (size_t i = 0; i < objs->n; i++) {
         struct token_key *key;
         struct token_key_listing l = { .cert = NULL };
-        int r = load_private(tok, all[i], &pubs, &key, &l.flags);
+        int r;
+        if (objs->o[i].found != CKO_PRIVATE_KEY)
+            continue;
+        r = load_private(tok, &objs->o[i], &pubs, &key, &l.flags);
         if (r == -1)
             goto out;
         if (r == 1) {
@@ -293,9 +294,23 @@ token_each_key(struct token *tok, bool certs,
     }
     rc = 0;
 out:
-    free(all);
     halves_free(&pubs);
     halves_free(&crts);
+    return rc;
+}
+
+int
+token_each_key(struct token *tok, bool certs,
+    int (*cb)(struct token *, struct token_key *, const struct token_key_listing *, void *),
+    void *arg)
+{
+    struct token_objects *objs;
+    int rc;
+
+    if (token_objects_read(tok, TOKEN_OBJ_KEYS | (certs ? TOKEN_OBJ_CERTS : 0), &objs) == -1)
+        return -1;
+    rc = token_objects_each_key(tok, objs, certs, cb, arg);
+    token_objects_free(objs);
     return rc;
 }
 

@@ -6,7 +6,8 @@
  * before when a token refuses the batch as a whole (SoftHSM does for an
  * object a torn write left without one of the attributes asked for).
  * `keys` and `status` visit every object: on a network HSM each call is a
- * round trip.
+ * round trip.  The pass `status` shares between its key listing and its
+ * stray scan (token_objects_read()) reads each object once.
  *
  * Callers put only public attributes in a template: never a private key's
  * value.
@@ -111,5 +112,201 @@ tok_batch_copy(struct token *tok, CK_OBJECT_HANDLE obj, const CK_ATTRIBUTE *a, s
     memcpy(*out, a->pValue, a->ulValueLen);
     (*out)[a->ulValueLen] = '\0';
     *outlen = a->ulValueLen;
+    return 0;
+}
+
+/* ---- one pass over the objects --------------------------------------------------- */
+
+/* Bytes the widest template below reads into: id, label, four public values, a certificate. */
+#define SCRATCH (6 * TOK_PUBVAL_MAX + TOK_CERT_MAX + 16 * sizeof(CK_ULONG))
+
+/*
+ * The read for an object its class search found (TOK_FOUND_OTHER: the
+ * class, label and id only), laid out in `buf`.  Public attributes only:
+ * CKA_VALUE is asked of certificates alone.  The number of attributes.
+ */
+static CK_ULONG
+pass_template(CK_OBJECT_CLASS found, uint8_t *buf, CK_ATTRIBUTE *a)
+{
+    static const CK_ATTRIBUTE_TYPE pubvals[4] = { CKA_MODULUS, CKA_PUBLIC_EXPONENT,
+        CKA_EC_PARAMS, CKA_EC_POINT };
+    CK_BBOOL v[TOK_NFLAGS];
+    CK_ULONG n = 0;
+
+    a[n++] = (CK_ATTRIBUTE){ CKA_CLASS, NULL, sizeof(CK_OBJECT_CLASS) };
+    a[n++] = (CK_ATTRIBUTE){ CKA_LABEL, NULL, TOK_PUBVAL_MAX };
+    a[n++] = (CK_ATTRIBUTE){ CKA_ID, NULL, TOK_PUBVAL_MAX };
+    if (found == CKO_PRIVATE_KEY) {
+        a[n++] = (CK_ATTRIBUTE){ CKA_KEY_TYPE, NULL, sizeof(CK_KEY_TYPE) };
+        a[n++] = (CK_ATTRIBUTE){ CKA_ALWAYS_AUTHENTICATE, NULL, sizeof(CK_BBOOL) };
+        tok_flags_template(v, a + n);
+        n += TOK_NFLAGS;
+    } else if (found == CKO_PUBLIC_KEY) {
+        for (size_t k = 0; k < 4; k++)
+            a[n++] = (CK_ATTRIBUTE){ pubvals[k], NULL, TOK_PUBVAL_MAX };
+    } else if (found == CKO_CERTIFICATE) {
+        a[n++] = (CK_ATTRIBUTE){ CKA_VALUE, NULL, TOK_CERT_MAX };
+    }
+    /* Lay the buffers out one after the other, each aligned for a CK_ULONG. */
+    for (CK_ULONG i = 0, off = 0; i < n; i++) {
+        a[i].pValue = buf + off;
+        off += (a[i].ulValueLen + sizeof(CK_ULONG) - 1) / sizeof(CK_ULONG) * sizeof(CK_ULONG);
+    }
+    return n;
+}
+
+/*
+ * Read one object in one C_GetAttributeValue and keep what came back
+ * (o->a, one block).  A refusal as a whole leaves o->whole false.  0, or
+ * -1 after reporting (memory).
+ */
+static int
+pass_read(struct token *tok, struct tok_obj *o, uint8_t *buf)
+{
+    CK_ATTRIBUTE a[TOK_OBJ_MAX_ATTRS];
+    CK_ULONG n = pass_template(o->found, buf, a), cap[TOK_OBJ_MAX_ATTRS];
+    size_t size = n * sizeof(*a);
+    uint8_t *p;
+
+    for (CK_ULONG i = 0; i < n; i++)
+        cap[i] = a[i].ulValueLen;
+    if (tok_read_batch(tok, o->h, a, n, NULL) == -1)
+        return 0;
+    for (CK_ULONG i = 0; i < n; i++)
+        if (a[i].ulValueLen <= cap[i])
+            size += a[i].ulValueLen;
+    if ((o->a = malloc(size)) == NULL)
+        return err_nomem();
+    p = (uint8_t *)(o->a + n);
+    for (CK_ULONG i = 0; i < n; i++) {
+        o->a[i] = (CK_ATTRIBUTE){ a[i].type, NULL, a[i].ulValueLen };
+        if (a[i].ulValueLen > cap[i])
+            continue;   /* CK_UNAVAILABLE_INFORMATION */
+        memcpy(p, a[i].pValue, a[i].ulValueLen);
+        o->a[i].pValue = p;
+        p += a[i].ulValueLen;
+    }
+    o->n = n;
+    o->whole = true;
+    return 0;
+}
+
+/* qsort()/bsearch() order of object handles. */
+static int
+handle_cmp(const void *a, const void *b)
+{
+    CK_OBJECT_HANDLE x = *(const CK_OBJECT_HANDLE *)a, y = *(const CK_OBJECT_HANDLE *)b;
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * The objects of the pass, each with the class search that found it: with
+ * every object (all, nall) in their order, else those of the class
+ * searches one class after the other.  0, or -1 after reporting.
+ */
+static int
+pass_list(const CK_OBJECT_HANDLE *all, long nall, CK_OBJECT_HANDLE *found[3], long nf[3],
+    struct token_objects *objs)
+{
+    static const CK_OBJECT_CLASS classes[3] = { CKO_PRIVATE_KEY, CKO_PUBLIC_KEY,
+        CKO_CERTIFICATE };
+    size_t max = all != NULL ? (size_t)nall : (size_t)(nf[0] + nf[1] + nf[2]);
+
+    if ((objs->o = calloc(max + 1, sizeof(*objs->o))) == NULL)
+        return err_nomem();
+    for (int c = 0; c < 3; c++) {
+        if (all != NULL && nf[c] > 0)
+            qsort(found[c], (size_t)nf[c], sizeof(*found[c]), handle_cmp);
+        for (long i = 0; all == NULL && i < nf[c]; i++)
+            objs->o[objs->n++] = (struct tok_obj){ .h = found[c][i], .found = classes[c] };
+    }
+    for (long i = 0; all != NULL && i < nall; i++) {
+        struct tok_obj *o = &objs->o[objs->n++];
+        *o = (struct tok_obj){ .h = all[i], .found = TOK_FOUND_OTHER };
+        for (int c = 0; c < 3; c++)
+            if (nf[c] > 0 && bsearch(&all[i], found[c], (size_t)nf[c], sizeof(*found[c]), handle_cmp))
+                o->found = classes[c];
+    }
+    return 0;
+}
+
+int
+token_objects_read(struct token *tok, unsigned what, struct token_objects **out)
+{
+    static const CK_OBJECT_CLASS classes[3] = { CKO_PRIVATE_KEY, CKO_PUBLIC_KEY,
+        CKO_CERTIFICATE };
+    CK_OBJECT_HANDLE *all = NULL, *found[3] = { NULL, NULL, NULL };
+    long nall = 0, nf[3] = { 0, 0, 0 };
+    struct token_objects *objs = NULL;
+    uint8_t *buf = NULL;
+    int rc = -1;
+
+    *out = NULL;
+    if (what & TOKEN_OBJ_ALL)
+        what |= TOKEN_OBJ_CERTS;    /* the strays' certificate values */
+    if ((objs = calloc(1, sizeof(*objs))) == NULL || (buf = malloc(SCRATCH)) == NULL) {
+        err_nomem();
+        goto out;
+    }
+    objs->what = what;
+    /*
+     * The keys, every object, the certificates: SoftHSM numbers handles as
+     * searches first meet objects and lists them by handle, so in this
+     * order the keys and the strays come in the order they always had
+     * (status listed the keys before it looked for strays).
+     */
+    for (int c = 0; c < 3; c++) {
+        CK_ATTRIBUTE t = { CKA_CLASS, (void *)&classes[c], sizeof(classes[c]) };
+        if (c == 2 && (what & TOKEN_OBJ_ALL) && (nall = tok_find_all(tok, NULL, 0, &all)) == -1)
+            goto out;
+        if ((what & (c < 2 ? TOKEN_OBJ_KEYS : TOKEN_OBJ_CERTS)) &&
+            (nf[c] = tok_find_all(tok, &t, 1, &found[c])) == -1)
+            goto out;
+    }
+    if (pass_list((what & TOKEN_OBJ_ALL) ? all : NULL, nall, found, nf, objs) == -1)
+        goto out;
+    for (size_t i = 0; i < objs->n; i++)
+        if (pass_read(tok, &objs->o[i], buf) == -1)
+            goto out;
+    *out = objs;
+    objs = NULL; /* transferred */
+    rc = 0;
+out:
+    token_objects_free(objs);
+    free(all);
+    for (int c = 0; c < 3; c++)
+        free(found[c]);
+    free(buf);
+    return rc;
+}
+
+void
+token_objects_free(struct token_objects *objs)
+{
+    if (objs == NULL)
+        return;
+    for (size_t i = 0; i < objs->n; i++)
+        free(objs->o[i].a);
+    free(objs->o);
+    free(objs);
+}
+
+int
+tok_obj_fill(const struct tok_obj *o, CK_ATTRIBUTE *a, CK_ULONG n)
+{
+    if (!o->whole)
+        return -1;
+    for (CK_ULONG i = 0; i < n; i++) {
+        const CK_ATTRIBUTE *got = NULL;
+        for (CK_ULONG k = 0; k < o->n && got == NULL; k++)
+            if (o->a[k].type == a[i].type)
+                got = &o->a[k];
+        if (got == NULL || got->pValue == NULL || got->ulValueLen > a[i].ulValueLen) {
+            a[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
+            continue;
+        }
+        memcpy(a[i].pValue, got->pValue, got->ulValueLen);
+        a[i].ulValueLen = got->ulValueLen;
+    }
     return 0;
 }

@@ -132,6 +132,41 @@ int tok_read_batch(struct token *tok, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE *a, CK_
 int tok_batch_copy(struct token *tok, CK_OBJECT_HANDLE obj, const CK_ATTRIBUTE *a,
     size_t cap, uint8_t **out, size_t *outlen);
 
+/* tok_obj.found of an object only the search for every object found. */
+#define TOK_FOUND_OTHER ((CK_OBJECT_CLASS)-1)
+
+/*
+ * One object as token_objects_read() read it: the public attributes its
+ * class search says it has (every object: CKA_CLASS, CKA_LABEL, CKA_ID;
+ * a private key also its key type, CKA_ALWAYS_AUTHENTICATE and the
+ * protection flags; a public key its public values; a certificate its
+ * CKA_VALUE), in one C_GetAttributeValue.
+ */
+struct tok_obj {
+    CK_OBJECT_HANDLE h;
+    CK_OBJECT_CLASS found;      /* the class search that found it, or TOK_FOUND_OTHER */
+    bool whole;                 /* false: the token refused the read as a whole, a is empty */
+    CK_ATTRIBUTE *a;            /* the read, its values copied after it (one block, owned) */
+    CK_ULONG n;
+};
+
+/* The objects of one pass over the token (token.h: token_objects_read()). */
+struct token_objects {
+    unsigned what;              /* TOKEN_OBJ_*, as read */
+    struct tok_obj *o;          /* TOKEN_OBJ_ALL: in the order the token listed them */
+    size_t n;
+};
+
+/*
+ * tok_read_batch() of `a` from the pass instead of the token: each
+ * attribute the pass read comes back as the token gave it (length or
+ * CK_UNAVAILABLE_INFORMATION; the buffers must be those of the pass,
+ * TOK_PUBVAL_MAX and TOK_CERT_MAX), one it did not read as unavailable.
+ * 0, or -1 (nothing filled) when the token refused the object's read as
+ * a whole: read it alone as before.  No I/O.
+ */
+int tok_obj_fill(const struct tok_obj *o, CK_ATTRIBUTE *a, CK_ULONG n);
+
 /* ---- modinfo.c ------------------------------------------------------------ */
 
 /* The module's present slots, as many as it has.  0 and *out (caller frees), or -1. */

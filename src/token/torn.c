@@ -5,7 +5,8 @@
  * some of its attributes cannot be read): rebuilding a key's missing public
  * half from its certificate, destroying every object of an id p11enroll
  * made or what is left of a pair whose private key is gone, and finding
- * the objects nothing can read or use (one read per object on the token).
+ * the objects nothing can read or use (from one pass over the token's
+ * objects, token_objects_read(): one read per object).
  *
  * Only public attributes are read and only public objects created: the
  * private key is never read, copied or wrapped.
@@ -366,23 +367,25 @@ struct seen {
 };
 
 /*
- * Read the object's class, label and id (and a certificate's value when
- * `cert`: the handle came from a search for certificates) in one call, or
- * when the token refuses that read as a whole, one by one as before; then
+ * The object's class, label and id (and a certificate's value when the
+ * pass found it with the certificates) as the pass read them, or when the
+ * token refused that read as a whole, read one by one as before; then
  * judge it (token.h, struct token_stray) by all but the private key it may
  * lack, which needs every object seen.
  */
 static void
-see_object(struct token *tok, CK_OBJECT_HANDLE h, bool cert, uint8_t *buf,
+see_object(struct token *tok, const struct tok_obj *obj, uint8_t *buf,
     const char *const *ours, struct seen *o)
 {
+    CK_OBJECT_HANDLE h = obj->h;
+    bool cert = obj->found == CKO_CERTIFICATE;
     CK_ATTRIBUTE a[4] = {
         { CKA_CLASS, &o->cls, sizeof(o->cls) },
         { CKA_LABEL, buf, TOK_PUBVAL_MAX },
         { CKA_ID, buf + TOK_PUBVAL_MAX, TOK_PUBVAL_MAX },
         { CKA_VALUE, buf + 2 * TOK_PUBVAL_MAX, TOK_CERT_MAX },
     };
-    bool whole = tok_read_batch(tok, h, a, cert ? 4 : 3, NULL) == 0;
+    bool whole = tok_obj_fill(obj, a, cert ? 4 : 3) == 0;
     uint8_t *label = NULL, *id = NULL;
     size_t llen = 0, ilen = 0;
     int rl, ri;
@@ -433,30 +436,19 @@ seen_private(const struct seen *all, size_t n, const uint8_t *id, size_t idlen)
     return false;
 }
 
-static int
-handle_cmp(const void *a, const void *b)
-{
-    CK_OBJECT_HANDLE x = *(const CK_OBJECT_HANDLE *)a, y = *(const CK_OBJECT_HANDLE *)b;
-    return x < y ? -1 : x > y;
-}
-
 /*
- * One search for every object and one for the certificates (so that a
- * certificate's value comes in the same read as its class), then one read
- * per object (issue 12: no search per object).
+ * Every object of the pass (issue 12: no search and no second read per
+ * object; the certificates' values came with their class).
  */
 int
-token_find_strays(struct token *tok, const char *const *ours, struct token_stray **out,
-    size_t *n)
+token_find_strays(struct token *tok, const struct token_objects *objs,
+    const char *const *ours, struct token_stray **out, size_t *n)
 {
-    CK_OBJECT_CLASS certcls = CKO_CERTIFICATE;
-    CK_ATTRIBUTE tmpl = { CKA_CLASS, &certcls, sizeof(certcls) };
-    CK_OBJECT_HANDLE *all = NULL, *certs = NULL;
+    struct token_objects *mine = NULL;
     struct seen *seen = NULL;
     struct token_stray *s = NULL;
     uint8_t *buf = malloc(2 * TOK_PUBVAL_MAX + TOK_CERT_MAX);
-    long count = 0, ncerts;
-    size_t k = 0;
+    size_t count = 0, k = 0;
     int rc = -1;
 
     *out = NULL;
@@ -465,27 +457,29 @@ token_find_strays(struct token *tok, const char *const *ours, struct token_stray
         err_nomem();
         goto out;
     }
-    /* Every object first: SoftHSM numbers handles as searches first meet objects. */
-    if ((count = tok_find_all(tok, NULL, 0, &all)) == -1 ||
-        (ncerts = tok_find_all(tok, &tmpl, 1, &certs)) == -1)
+    if (objs == NULL && token_objects_read(tok, TOKEN_OBJ_ALL, &mine) == -1)
         goto out;
-    if ((seen = calloc((size_t)count + 1, sizeof(*seen))) == NULL ||
-        (s = calloc((size_t)count + 1, sizeof(*s))) == NULL) {
+    if (objs == NULL)
+        objs = mine;
+    if (!(objs->what & TOKEN_OBJ_ALL)) {
+        err_runtime("E_TOKEN", "internal: strays from a pass that did not read every object");
+        goto out;
+    }
+    count = objs->n;
+    if ((seen = calloc(count + 1, sizeof(*seen))) == NULL ||
+        (s = calloc(count + 1, sizeof(*s))) == NULL) {
         err_nomem();
         goto out;
     }
-    qsort(certs, (size_t)ncerts, sizeof(*certs), handle_cmp);
-    for (long i = 0; i < count; i++) {
-        bool cert = bsearch(&all[i], certs, (size_t)ncerts, sizeof(*certs), handle_cmp) != NULL;
-        see_object(tok, all[i], cert, buf, ours, &seen[i]);
-    }
-    for (long i = 0; i < count; i++) {
+    for (size_t i = 0; i < count; i++)
+        see_object(tok, &objs->o[i], buf, ours, &seen[i]);
+    for (size_t i = 0; i < count; i++) {
         struct seen *o = &seen[i];
-        if (o->check_private && !seen_private(seen, (size_t)count, o->id, o->idlen))
+        if (o->check_private && !seen_private(seen, count, o->id, o->idlen))
             o->why = "it has p11enroll's label but its private key is gone";
         if (o->why == NULL)
             continue;
-        s[k].handle = all[i];
+        s[k].handle = objs->o[i].h;
         s[k].what = class_name(o->cls);
         s[k].why = o->why;
         k++;
@@ -495,11 +489,10 @@ token_find_strays(struct token *tok, const char *const *ours, struct token_stray
     *n = k;
     rc = 0;
 out:
-    for (long i = 0; seen != NULL && i < count; i++)
+    for (size_t i = 0; seen != NULL && i < count; i++)
         free(seen[i].id);
     free(seen);
-    free(all);
-    free(certs);
+    token_objects_free(mine);
     free(buf);
     free(s);
     return rc;
