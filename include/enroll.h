@@ -25,7 +25,6 @@ struct enroll {
     struct acme_client *acme; /* the run's ACME client (acme_enroll_client()), or NULL */
     X509 *renewing;           /* renew: the certificate being replaced (borrowed), or NULL;
                                  its ARI CertID goes in newOrder's "replaces" */
-    bool login_later;         /* enroll_open(): log in at token_login_now(), not at once */
 };
 
 /*
@@ -50,8 +49,7 @@ int enroll_plan(const char *profile_path, struct enroll *e);
 
 /*
  * Open the profile's token ([token] uri, module, pin-file; the non-NULL
- * fields of `over` win) and log in (with e->login_later: at the first
- * token_login_now() instead).  0, or -1 after reporting.
+ * fields of `over` win) and log in.  0, or -1 after reporting.
  */
 int enroll_open(struct enroll *e, const struct token_opts *over);
 

@@ -33,6 +33,7 @@ struct renew_ctx {
     int lockfd;                 /* RENEW_FOR_RUN: the state dir's lock, else -1 */
     bool wait;                  /* wait for the lock (and a pool's lease) */
     struct pool pool;           /* [pool]; pool.name NULL outside a pool */
+    bool glance;                /* renew_current_cert() may decide "not due" */
     /* renew_current(): */
     struct token_key *cur;      /* the current pair, or NULL */
     X509 *cert;                 /* its certificate, or NULL */
@@ -51,30 +52,22 @@ int renew_setup(const char *profile, const struct token_opts *over, enum renew_u
 
 /*
  * Find the current pair and its certificate into c->cur, c->cert and
- * c->facts (each may be absent), logging in first (renew_login()).  0, or
- * -1 after reporting.
+ * c->facts (each may be absent).  0, or -1 after reporting.
  */
 int renew_current(struct renew_ctx *c);
 
 /*
- * The current certificate alone, for a decision that may find it not due
- * without logging in: one search by [key] label (by the journalled CKA_ID
- * with fixed labels) into c->cert and c->facts; c->cur stays NULL.  Only
- * "not due" may be decided from it: for anything else, renew_current().
- * 0; 1 when it cannot tell (none, several, unreadable: nothing reported,
- * nothing kept); -1 after reporting a token error.
+ * The current pair at a glance (token_glance_pair(): its private key,
+ * public key and certificate, found by [key] label, or by the journalled
+ * CKA_ID with fixed labels) into c->cert and c->facts; c->cur stays NULL.
+ * Only "not due" may be decided from it: for anything else,
+ * renew_current().  0, or 1 when it cannot tell (nothing reported,
+ * nothing kept).
  */
 int renew_current_cert(struct renew_ctx *c);
 
 /* Forget what renew_current() or renew_current_cert() found. */
 void renew_current_clear(struct renew_ctx *c);
-
-/*
- * Log in if renew_setup() left it for later (a run with no journalled
- * step, outside a pool).  Every run that touches a private object calls
- * it first; once logged in it does nothing.  0, or -1 after reporting.
- */
-int renew_login(struct renew_ctx *c);
 
 /* Release everything in *c (and the lock); a zeroed or failed ctx is fine. */
 void renew_ctx_free(struct renew_ctx *c);

@@ -29,8 +29,6 @@ struct token_opts {
     const char *pin_file;     /* --pin-file / profile pin-file=, or NULL */
     bool allow_final_try;     /* --allow-final-pin-try */
     bool login;               /* log in as the user after opening */
-    bool login_later;         /* with login: not now, at token_login_now() (a run that
-                                 may need no private object) */
 };
 
 /*
@@ -40,16 +38,6 @@ struct token_opts {
  * Returns 0 and *out (free with token_close()), or -1 after reporting.
  */
 int token_open(const struct token_opts *opts, struct token **out);
-
-/*
- * Log in now, when token_open() was asked to log in later
- * (opts->login_later): the token's flags are read again first, so the
- * PIN checks of cli.md see the token as it is now.  Once logged in, or
- * when no login was asked or the token needs none: nothing.  Until this
- * is called, private objects are invisible: a search that finds nothing
- * in that state says nothing about them.  0, or -1 after reporting.
- */
-int token_login_now(struct token *tok);
 
 /* Log out, close the session, finalise the modules.  Accepts NULL. */
 void token_close(struct token *tok);
@@ -180,15 +168,16 @@ int token_remove_cert(struct token *tok, const struct token_key *key, X509 *cert
 int token_find_cert(struct token *tok, const struct token_key *key, X509 **out);
 
 /*
- * The one certificate object with this CKA_LABEL (or, when label is NULL,
- * this CKA_ID), without looking for a key: one search and, for a value
- * under 8 KiB, one read, so it works in a session not logged in yet.
- * Returns 0 and *out (X509_free), 1 when there is none, several, or it
- * cannot be parsed (nothing reported: the caller looks closer), -1 after
- * reporting a token error.
+ * The current pair at a glance, in a logged-in session: the objects with
+ * this CKA_LABEL (or, when label is NULL, this CKA_ID) are exactly one
+ * private key, one public key and one certificate, all with the same
+ * CKA_ID.  One search, one read of class and id per object and, for a
+ * value under 16 KiB, one read of the certificate.  Returns 0 and *out
+ * (X509_free); 1 for anything else, a token error included (nothing
+ * reported: the caller looks closer, with token_find_key()).
  */
-int token_find_cert_only(struct token *tok, const char *label, const uint8_t *id,
-    size_t idlen, X509 **out);
+int token_glance_pair(struct token *tok, const char *label, const uint8_t *id, size_t idlen,
+    X509 **out);
 
 /*
  * Destroy a key pair and its own certificates (CKA_ID and public key both

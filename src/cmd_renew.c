@@ -211,21 +211,19 @@ decide_cert(struct renew_ctx *c, bool force, struct renew_decision *d, struct re
 }
 
 /*
- * Is it due?  First from the certificate alone, before any login
- * (renew_current_cert()): when that says not due, the run is done with a
- * handful of token calls.  Otherwise the current pair and certificate
- * (renew_current(), logged in), decided again only when the certificate
- * differs: the decision depends on nothing else.  0, or -1 after reporting.
+ * Is it due?  First from the pair at a glance (renew_current_cert()): when
+ * that says not due, the run is done with a handful of token calls.
+ * Otherwise the current pair and certificate with every check
+ * (renew_current()), decided again only when the certificate differs: the
+ * decision depends on nothing else.  0, or -1 after reporting.
  */
 static int
 decide(struct renew_ctx *c, bool force, struct renew_decision *d, struct renew_ari *ari,
     int *ari_rc)
 {
     X509 *quick = NULL;
-    int q = force || !c->e.login_later ? 1 : renew_current_cert(c);
+    int q = force || !c->glance ? 1 : renew_current_cert(c);
 
-    if (q == -1)
-        return -1;
     if (q == 0) {
         decide_cert(c, force, d, ari, ari_rc);
         if (!d->due)

@@ -55,7 +55,6 @@ enroll_open(struct enroll *e, const struct token_opts *over)
         .pin_file = over && over->pin_file ? over->pin_file : e->prof->token.pin_file,
         .allow_final_try = over && over->allow_final_try,
         .login = true,
-        .login_later = e->login_later,
     };
     if (o.uri == NULL) {
         err_input("E_MISSING", "%s: [token] uri is required", e->prof->name);

@@ -96,12 +96,11 @@ renew_setup(const char *profile, const struct token_opts *over, enum renew_use u
     if (state_load(p->output.state_dir, p->key.label, &c->st) == -1)
         return -1;
     /*
-     * Log in only when something private is needed (renew_login()): a run
-     * that finds its certificate not due reads public objects only.  Not
-     * for status (it looks for private strays), a pool member (it reads the
-     * pool's record first) or a killed run's work (it needs the keys).
+     * The pair at a glance may decide "not due" (renew_current_cert()): not
+     * for status (it shows the key), a pool member (its record comes first)
+     * or a killed run's work (it needs the keys).
      */
-    c->e.login_later = use != RENEW_FOR_STATUS && c->pool.name == NULL &&
+    c->glance = use != RENEW_FOR_STATUS && c->pool.name == NULL &&
         c->st->txn.step == STEP_NONE;
     if (enroll_open(&c->e, over) == -1)
         return -1;
@@ -111,16 +110,10 @@ renew_setup(const char *profile, const struct token_opts *over, enum renew_use u
 }
 
 int
-renew_login(struct renew_ctx *c)
-{
-    return token_login_now(c->e.tok);
-}
-
-int
 renew_current(struct renew_ctx *c)
 {
     renew_current_clear(c);
-    if (renew_login(c) == -1 || rotate_find_current(&c->r, &c->cur, &c->cert) == -1)
+    if (rotate_find_current(&c->r, &c->cur, &c->cert) == -1)
         return -1;
     c->e.renewing = c->cert;    /* newOrder "replaces" it (ARI) */
     if (c->cert != NULL && renew_cert_from_x509(c->cert, &c->facts) == -1) {
@@ -131,17 +124,21 @@ renew_current(struct renew_ctx *c)
 }
 
 /*
- * Why a certificate found alone can decide "not due" (bench/calls.md): the
- * decision reads nothing but the certificate; the key is needed only when
- * the renewal runs, and renew_current() then finds both again (logged in).
- * The certificate found is the one renew_current() would find: p11enroll
- * stores the pair's certificate with the pair's label (token_store_cert())
- * and a relabel moves it with the pair (token_relabel_key()); with labels
- * the token keeps fixed, both look by the journalled CKA_ID.  The only
- * window where a label and its pair disagree is inside a switch, and then
- * the journal has a step: renew_setup() logs in and the run resumes
- * instead.  None, several (a rotate = no renewal before its prune) or an
- * unreadable one: 1, look closer.
+ * Why the pair at a glance can decide "not due" (bench/calls.md): the
+ * decision reads nothing but the certificate, and the glance also sees
+ * that the pair it belongs to is whole (its private and public key, one
+ * id); renew_current() finds both again, with every check and message,
+ * when the renewal runs.  The run is logged in, as every renew is: a wrong
+ * or locked PIN is an error on the daily run, not only when the
+ * certificate is due.  The objects found are the ones renew_current()
+ * would find: p11enroll stores the pair's certificate with the pair's label
+ * (token_store_cert()) and a relabel moves it with the pair
+ * (token_relabel_key()); with labels the token keeps fixed, both look by
+ * the journalled CKA_ID.  The only window where a label and its pair
+ * disagree is inside a switch, and then the journal has a step:
+ * renew_setup() logs in and the run resumes instead.  Anything else than
+ * one whole pair (none, several, a torn one, an unreadable certificate, a
+ * token error): 1, look closer.
  */
 int
 renew_current_cert(struct renew_ctx *c)
@@ -154,18 +151,17 @@ renew_current_cert(struct renew_ctx *c)
     renew_current_clear(c);
     if (st->labels_immutable && st->current_id != NULL) {
         if (hex_decode(st->current_id, &id, &idlen) == 0 && idlen > 0)
-            r = token_find_cert_only(c->e.tok, NULL, id, idlen, &c->cert);
+            r = token_glance_pair(c->e.tok, NULL, id, idlen, &c->cert);
         free(id);
     } else {
-        r = token_find_cert_only(c->e.tok, c->r.label, NULL, 0, &c->cert);
+        r = token_glance_pair(c->e.tok, c->r.label, NULL, 0, &c->cert);
     }
     if (r == 0 && renew_cert_from_x509(c->cert, &c->facts) == -1)
         r = 1;  /* renew_current() says what is wrong with it */
     if (r != 0) {
-        if (r == 1)
-            err_clear();
+        err_clear();
         renew_current_clear(c);
-        return r;
+        return 1;
     }
     c->e.renewing = c->cert;
     return 0;
@@ -296,7 +292,7 @@ int
 renew_abandon(struct renew_ctx *c, bool *had)
 {
     *had = c->st->txn.step != STEP_NONE;
-    return *had && renew_login(c) == -1 ? -1 : rotate_abandon(&c->r);
+    return rotate_abandon(&c->r);
 }
 
 int
@@ -307,7 +303,7 @@ renew_resume(struct renew_ctx *c, struct renew_result *res)
     memset(res, 0, sizeof(*res));
     progress("resuming the renewal started %lld s ago (step %s)",
         (long long)(c->r.now - c->st->txn.started), state_step_name(c->st->txn.step));
-    if (renew_login(c) == -1 || check_before_change(c) == -1)
+    if (check_before_change(c) == -1)
         return -1;
     if ((rc = pool_before_change(c, true, res)) != 0)
         return rc == 1 ? 0 : -1;
@@ -336,8 +332,6 @@ renew_complete(struct renew_ctx *c, X509 *leaf, STACK_OF(X509) *chain,
             "renew --profile %s' starts one", c->r.label, c->e.prof->name);
         return -1;
     }
-    if (renew_login(c) == -1)
-        return -1;
     if (step > STEP_ORDER && rotate_manual_check_done(&c->r, leaf) == -1)
         return -1;
     c->r.issued = leaf;
@@ -370,7 +364,7 @@ renew_run(struct renew_ctx *c, const char *reason, struct renew_result *res)
     int rc;
 
     memset(res, 0, sizeof(*res));
-    if (renew_login(c) == -1 || check_before_change(c) == -1)
+    if (check_before_change(c) == -1)
         return -1;
     if ((rc = pool_before_change(c, false, res)) != 0)
         return rc == 1 ? 0 : -1;

@@ -11,10 +11,7 @@
 #include "fault.h"
 #include "util.h"
 
-/*
- * The current pair's id (hex) into *cur_id (NULL when there is none; caller
- * frees), logged in first: renew may not have needed a login so far.  0 or -1.
- */
+/* The current pair's id (hex) into *cur_id (NULL when there is none; caller frees).  0 or -1. */
 static int
 current_id(struct rotate *r, char **cur_id)
 {
@@ -23,7 +20,7 @@ current_id(struct rotate *r, char **cur_id)
     size_t len;
 
     *cur_id = NULL;
-    if (token_login_now(r->e->tok) == -1 || rotate_find_current(r, &cur, &cert) == -1)
+    if (rotate_find_current(r, &cur, &cert) == -1)
         return -1;
     const uint8_t *id = cur != NULL ? token_key_id(cur, &len) : NULL;
     if (id != NULL && (*cur_id = hex_encode(id, len)) == NULL) {
@@ -38,8 +35,8 @@ current_id(struct rotate *r, char **cur_id)
 
 /*
  * The token is read only once an entry is past retire-after: the current
- * pair is looked up (and the login made) only to make sure it is never the
- * one destroyed, and an entry not yet due is not touched at all.  A pair
+ * pair is looked up only to make sure it is never the one destroyed, and an
+ * entry not yet due is not touched at all.  A pair
  * whose destruction a killed run left half done is still in the list, past
  * retire-after, so it gets here again.
  */

@@ -1,7 +1,7 @@
 /*
  * cert.c - certificate objects next to a key (read, store, prune, roll
- * back; or read alone by label or id, without the key) and the operations
- * on a whole pair with its own certificates: destroy and relabel.
+ * back; or a pair and its certificate at a glance, by label or id) and the
+ * operations on a whole pair with its own certificates: destroy and relabel.
  */
 #include "token_int.h"
 
@@ -71,49 +71,87 @@ token_find_cert(struct token *tok, const struct token_key *key, X509 **out)
     return 0;
 }
 
-/* A certificate value this size or more is read alone (two calls) instead. */
-#define CERT_BATCH_MAX 8192
-
-int
-token_find_cert_only(struct token *tok, const char *label, const uint8_t *id, size_t idlen,
-    X509 **out)
+/* The certificate in `obj`: its value in one read under TOK_CERT_MAX (16 KiB), else two. */
+static X509 *
+read_cert_batched(struct token *tok, CK_OBJECT_HANDLE obj)
 {
-    CK_OBJECT_HANDLE found[2];
-    uint8_t *buf = NULL, *der = NULL;
+    uint8_t *buf = malloc(TOK_CERT_MAX), *der = NULL;
     const unsigned char *p;
     size_t len;
-    long n;
-    int rc = -1;
+    X509 *x = NULL;
 
-    *out = NULL;
-    if ((n = tok_find_class(tok, CKO_CERTIFICATE, label, id, idlen, found, 2)) == -1)
-        return -1;
-    if (n != 1)
-        return 1;
-    if ((buf = malloc(CERT_BATCH_MAX)) == NULL)
-        return err_nomem();
-    CK_ATTRIBUTE a = { CKA_VALUE, buf, CERT_BATCH_MAX };
-    if (tok_get_attrs(tok, found[0], &a, 1) == -1)
+    if (buf == NULL)
+        return NULL;
+    CK_ATTRIBUTE a = { CKA_VALUE, buf, TOK_CERT_MAX };
+    if (tok_read_batch(tok, obj, &a, 1, NULL) == -1)
         goto out;
-    if (a.ulValueLen == CK_UNAVAILABLE_INFORMATION || a.ulValueLen >= CERT_BATCH_MAX) {
+    if (a.ulValueLen == CK_UNAVAILABLE_INFORMATION || a.ulValueLen >= TOK_CERT_MAX) {
         /* Too long for the buffer (or SoftHSM's ambiguous length): read it alone. */
-        int r = tok_get_attr(tok, found[0], CKA_VALUE, &der, &len);
-        if (r != 0) {
-            rc = r;
+        if (tok_get_attr(tok, obj, CKA_VALUE, &der, &len) != 0)
             goto out;
-        }
         p = der;
     } else {
         len = a.ulValueLen;
         p = buf;
     }
-    *out = d2i_X509(NULL, &p, (long)len);
-    ERR_clear_error();
-    rc = *out != NULL ? 0 : 1;
+    x = d2i_X509(NULL, &p, (long)len);
 out:
+    ERR_clear_error();
     free(buf);
     free(der);
-    return rc;
+    return x;
+}
+
+/* The objects one label (or id) carries for the glance: a key pair and its certificate. */
+#define GLANCE_OBJECTS 3
+#define GLANCE_ID_MAX 256   /* a longer CKA_ID is not one p11enroll made: look closer */
+
+int
+token_glance_pair(struct token *tok, const char *label, const uint8_t *id, size_t idlen,
+    X509 **out)
+{
+    CK_OBJECT_HANDLE found[GLANCE_OBJECTS + 1], cert = CK_INVALID_HANDLE;
+    CK_ATTRIBUTE tmpl = label != NULL ?
+        (CK_ATTRIBUTE){ CKA_LABEL, (void *)label, strlen(label) } :
+        (CK_ATTRIBUTE){ CKA_ID, (void *)id, idlen };
+    uint8_t first[GLANCE_ID_MAX];
+    CK_ULONG firstlen = 0;
+    unsigned seen = 0;
+    long n;
+
+    *out = NULL;
+    if ((n = tok_find_objects(tok, &tmpl, 1, found, GLANCE_OBJECTS + 1)) == -1) {
+        err_clear();    /* the caller looks closer, and reports what it finds */
+        return 1;
+    }
+    if (n != GLANCE_OBJECTS)
+        return 1;
+    for (long i = 0; i < n; i++) {
+        CK_OBJECT_CLASS cls = (CK_OBJECT_CLASS)-1;
+        uint8_t oid[GLANCE_ID_MAX];
+        CK_ATTRIBUTE a[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_ID, oid, sizeof(oid) } };
+        unsigned bit;
+
+        if (tok_read_batch(tok, found[i], a, 2, NULL) == -1 ||
+            a[0].ulValueLen != sizeof(cls) || a[1].ulValueLen == CK_UNAVAILABLE_INFORMATION ||
+            a[1].ulValueLen == 0 || a[1].ulValueLen >= sizeof(oid))
+            return 1;
+        if (i == 0) {
+            memcpy(first, oid, a[1].ulValueLen);
+            firstlen = a[1].ulValueLen;
+        } else if (a[1].ulValueLen != firstlen || memcmp(oid, first, firstlen) != 0) {
+            return 1;
+        }
+        bit = cls == CKO_PRIVATE_KEY ? 1 : cls == CKO_PUBLIC_KEY ? 2 : cls == CKO_CERTIFICATE ? 4 : 8;
+        if (seen & bit)
+            return 1;
+        seen |= bit;
+        if (cls == CKO_CERTIFICATE)
+            cert = found[i];
+    }
+    if (seen != 7 || (*out = read_cert_batched(tok, cert)) == NULL)
+        return 1;
+    return 0;
 }
 
 /* Does the certificate object hold exactly this DER? */

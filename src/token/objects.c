@@ -20,12 +20,14 @@
 #include "util.h"
 
 #define FIRST_BUFFER 1024     /* handles asked for by the first C_FindObjects */
+#define MAX_HANDLES (1UL << 20) /* more from one search: a module that never ends it */
 
 long
 tok_find_all(struct token *tok, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE **out)
 {
     CK_OBJECT_HANDLE *all = NULL, *p;
     CK_ULONG count = 0, cap = 0, got;
+    bool too_many = false;
     CK_RV rv;
 
     *out = NULL;
@@ -40,6 +42,11 @@ tok_find_all(struct token *tok, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE
      */
     do {
         if (count == cap) {
+            if (cap >= MAX_HANDLES) {
+                too_many = true;
+                rv = CKR_GENERAL_ERROR;
+                break;
+            }
             cap = cap == 0 ? FIRST_BUFFER : 2 * cap;
             if ((p = realloc(all, cap * sizeof(*all))) == NULL) {
                 rv = CKR_HOST_MEMORY;
@@ -61,7 +68,11 @@ tok_find_all(struct token *tok, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE
         free(all);
         if (rv == CKR_HOST_MEMORY)
             return err_nomem();
-        err_runtime("E_TOKEN", "token %s: C_FindObjects: %s", tok->label, token_rv_text(rv));
+        if (too_many)
+            err_runtime("E_TOKEN", "token %s: a search returned over %lu objects", tok->label,
+                (unsigned long)MAX_HANDLES);
+        else
+            err_runtime("E_TOKEN", "token %s: C_FindObjects: %s", tok->label, token_rv_text(rv));
         return -1;
     }
     *out = all;
@@ -164,10 +175,17 @@ static int
 pass_read(struct token *tok, struct tok_obj *o, uint8_t *buf)
 {
     CK_ATTRIBUTE a[TOK_OBJ_MAX_ATTRS];
-    CK_ULONG n = pass_template(o->found, buf, a), cap[TOK_OBJ_MAX_ATTRS];
-    size_t size = n * sizeof(*a);
+    CK_ULONG n, cap[TOK_OBJ_MAX_ATTRS];
+    size_t size;
     uint8_t *p;
 
+    /*
+     * A module that refuses an attribute without marking its length
+     * unavailable would leave the last object's bytes here: zeros instead.
+     */
+    memset(buf, 0, SCRATCH);
+    n = pass_template(o->found, buf, a);
+    size = n * sizeof(*a);
     for (CK_ULONG i = 0; i < n; i++)
         cap[i] = a[i].ulValueLen;
     if (tok_read_batch(tok, o->h, a, n, NULL) == -1)

@@ -429,8 +429,6 @@ collect_tokens(CK_FUNCTION_LIST **mods, P11KitUri *uri, struct candidate *all,
 }
 
 static int token_login(struct token *tok, const struct token_opts *opts, P11KitUri *uri);
-static int keep_for_later(struct token *tok, const struct token_opts *opts, P11KitUri **uri);
-static void later_free(struct tok_later *l);
 
 int
 token_open(const struct token_opts *opts, struct token **out)
@@ -512,8 +510,7 @@ token_open(const struct token_opts *opts, struct token **out)
         goto fail;
     }
     tok->have_session = true;
-    if (opts->login && (opts->login_later ? keep_for_later(tok, opts, &uri)
-                                          : token_login(tok, opts, uri)) == -1)
+    if (opts->login && token_login(tok, opts, uri) == -1)
         goto fail;
     p11_kit_uri_free(uri);
     free(shown);
@@ -565,7 +562,6 @@ token_close(struct token *tok)
     if (tok->have_session)
         tok->fn->C_CloseSession(tok->session);
     tok_modules_free(tok->modules);
-    later_free(tok->later);
     pin_free(tok->pin);
     free(tok->uri);
     free(tok);
@@ -666,71 +662,3 @@ token_login(struct token *tok, const struct token_opts *opts, P11KitUri *uri)
     return 0;
 }
 
-/* ---- login later ---------------------------------------------------------- */
-
-/* What token_login() needs, kept from token_open() for token_login_now(). */
-struct tok_later {
-    P11KitUri *uri;             /* the parsed URI: pin-source=, pin-value= */
-    char *pin_file;
-    bool allow_final_try;
-    bool failed;                /* tried and failed: never again (tokens lock) */
-};
-
-static void
-later_free(struct tok_later *l)
-{
-    if (l == NULL)
-        return;
-    if (l->uri != NULL)
-        p11_kit_uri_free(l->uri);
-    free(l->pin_file);
-    free(l);
-}
-
-/* opts->login_later: keep the PIN sources in tok->later (*uri is taken).  0 or -1. */
-static int
-keep_for_later(struct token *tok, const struct token_opts *opts, P11KitUri **uri)
-{
-    struct tok_later *l = calloc(1, sizeof(*l));
-
-    if (l == NULL || (opts->pin_file != NULL && (l->pin_file = strdup(opts->pin_file)) == NULL)) {
-        later_free(l);
-        return err_nomem();
-    }
-    l->allow_final_try = opts->allow_final_try;
-    l->uri = *uri;
-    *uri = NULL; /* transferred */
-    tok->later = l;
-    return 0;
-}
-
-int
-token_login_now(struct token *tok)
-{
-    struct tok_later *l = tok->later;
-    CK_TOKEN_INFO ti;
-    CK_RV rv;
-
-    if (l == NULL || tok->logged_in)
-        return 0;
-    if (l->failed) {
-        err_runtime("E_LOGIN", "token %s: not logged in (the login failed above)", tok->label);
-        return -1;
-    }
-    /* The PIN flags as they are now, not as they were when the token was selected. */
-    if ((rv = tok->fn->C_GetTokenInfo(tok->slot, &ti)) != CKR_OK) {
-        err_runtime("E_TOKEN", "token %s: C_GetTokenInfo: %s", tok->label, token_rv_text(rv));
-        l->failed = true;
-        return -1;
-    }
-    tok->info.flags = ti.flags;
-    if (token_login(tok, &(struct token_opts){ .pin_file = l->pin_file,
-                             .allow_final_try = l->allow_final_try, .login = true },
-            l->uri) == -1) {
-        l->failed = true;
-        return -1;
-    }
-    tok->later = NULL;
-    later_free(l);
-    return 0;
-}

@@ -32,7 +32,6 @@ struct token {
     char label[33], serial[17];
     char *uri;                    /* token URI, formatted */
     struct pin *pin;              /* kept for CKA_ALWAYS_AUTHENTICATE keys */
-    struct tok_later *later;      /* opts->login_later: what token_login_now() needs */
     const struct token_family *family;
 };
 
