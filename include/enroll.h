@@ -146,16 +146,12 @@ void enroll_clean_tmp(const struct enroll *e, const struct timespec *locked);
 
 /*
  * token_find_strays() on the open token with the profile's labels ([key]
- * label and the ACME account key's) as p11enroll's own.  0 and *out
- * (free()), or -1 after reporting.
+ * label and the ACME account key's) as p11enroll's own, from `objs`, a pass
+ * over the token's objects read with TOKEN_OBJ_ALL (`status` shares it with
+ * its key listing), or when objs is NULL from a pass of its own.  0 and
+ * *out (free()), or -1 after reporting.
  */
-int enroll_find_strays(struct enroll *e, struct token_stray **out, size_t *n);
-/*
- * enroll_find_strays() from a pass over the token's objects already read
- * with TOKEN_OBJ_ALL (`status` shares it with its key listing); objs NULL:
- * a pass of its own.
- */
-int enroll_find_strays_in(struct enroll *e, const struct token_objects *objs,
+int enroll_find_strays(struct enroll *e, const struct token_objects *objs,
     struct token_stray **out, size_t *n);
 
 /*

@@ -67,7 +67,7 @@ repair_strays(struct enroll *e, bool yes, json_t *out)
     size_t n;
     int rc = 0;
 
-    if (enroll_find_strays(e, &s, &n) == -1)
+    if (enroll_find_strays(e, NULL, &s, &n) == -1)
         return -1;
     if (n == 0)
         progress("token %s: no unreadable or unfindable objects", token_label(e->tok));

@@ -264,7 +264,7 @@ strays_json(struct renew_ctx *c, const struct token_objects *objs, json_t *j)
     json_t *a = json_array();
     size_t n;
 
-    if (a == NULL || enroll_find_strays_in(&c->e, objs, &s, &n) == -1) {
+    if (a == NULL || enroll_find_strays(&c->e, objs, &s, &n) == -1) {
         json_decref(a);
         return -1;
     }

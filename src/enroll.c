@@ -267,13 +267,7 @@ enroll_unlock(int fd)
 }
 
 int
-enroll_find_strays(struct enroll *e, struct token_stray **out, size_t *n)
-{
-    return enroll_find_strays_in(e, NULL, out, n);
-}
-
-int
-enroll_find_strays_in(struct enroll *e, const struct token_objects *objs,
+enroll_find_strays(struct enroll *e, const struct token_objects *objs,
     struct token_stray **out, size_t *n)
 {
     char *account = NULL;

@@ -25,20 +25,40 @@ key_certs(struct token *tok, const struct token_key *key, CK_OBJECT_HANDLE *foun
     return tok_find_objects(tok, find, 2, found, max);
 }
 
-/* The certificate in a CKO_CERTIFICATE object, or NULL when it cannot be read. */
+X509 *
+tok_cert_value(struct token *tok, CK_OBJECT_HANDLE obj, const CK_ATTRIBUTE *batched)
+{
+    uint8_t *der = NULL;
+    size_t len = 0;
+    const unsigned char *p;
+    X509 *x = NULL;
+
+    if ((batched != NULL ? tok_batch_copy(tok, obj, batched, TOK_CERT_MAX, &der, &len)
+                         : tok_get_attr(tok, obj, CKA_VALUE, &der, &len)) == 0 && der != NULL) {
+        p = der;
+        x = d2i_X509(NULL, &p, (long)len);
+    }
+    free(der);
+    ERR_clear_error();
+    err_clear();
+    return x;
+}
+
+/*
+ * The certificate in a CKO_CERTIFICATE object, or NULL when it cannot be
+ * read: its value in one read under TOK_CERT_MAX (16 KiB), else two.
+ */
 static X509 *
 read_cert(struct token *tok, CK_OBJECT_HANDLE obj)
 {
-    uint8_t *der;
-    size_t len;
-    const unsigned char *p;
+    uint8_t *buf = malloc(TOK_CERT_MAX);
     X509 *x;
 
-    if (tok_get_attr(tok, obj, CKA_VALUE, &der, &len) != 0)
+    if (buf == NULL)
         return NULL;
-    p = der;
-    x = d2i_X509(NULL, &p, (long)len);
-    free(der);
+    CK_ATTRIBUTE a = { CKA_VALUE, buf, TOK_CERT_MAX };
+    x = tok_cert_value(tok, obj, tok_read_batch(tok, obj, &a, 1, NULL) == 0 ? &a : NULL);
+    free(buf);
     return x;
 }
 
@@ -69,37 +89,6 @@ token_find_cert(struct token *tok, const struct token_key *key, X509 **out)
         return 1;
     *out = best;
     return 0;
-}
-
-/* The certificate in `obj`: its value in one read under TOK_CERT_MAX (16 KiB), else two. */
-static X509 *
-read_cert_batched(struct token *tok, CK_OBJECT_HANDLE obj)
-{
-    uint8_t *buf = malloc(TOK_CERT_MAX), *der = NULL;
-    const unsigned char *p;
-    size_t len;
-    X509 *x = NULL;
-
-    if (buf == NULL)
-        return NULL;
-    CK_ATTRIBUTE a = { CKA_VALUE, buf, TOK_CERT_MAX };
-    if (tok_read_batch(tok, obj, &a, 1, NULL) == -1)
-        goto out;
-    if (a.ulValueLen == CK_UNAVAILABLE_INFORMATION || a.ulValueLen >= TOK_CERT_MAX) {
-        /* Too long for the buffer (or SoftHSM's ambiguous length): read it alone. */
-        if (tok_get_attr(tok, obj, CKA_VALUE, &der, &len) != 0)
-            goto out;
-        p = der;
-    } else {
-        len = a.ulValueLen;
-        p = buf;
-    }
-    x = d2i_X509(NULL, &p, (long)len);
-out:
-    ERR_clear_error();
-    free(buf);
-    free(der);
-    return x;
 }
 
 /* The objects one label (or id) carries for the glance: a key pair and its certificate. */
@@ -149,7 +138,7 @@ token_glance_pair(struct token *tok, const char *label, const uint8_t *id, size_
         if (cls == CKO_CERTIFICATE)
             cert = found[i];
     }
-    if (seen != 7 || (*out = read_cert_batched(tok, cert)) == NULL)
+    if (seen != 7 || (*out = read_cert(tok, cert)) == NULL)
         return 1;
     return 0;
 }

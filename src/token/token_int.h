@@ -128,6 +128,13 @@ int tok_read_batch(struct token *tok, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE *a, CK_
  * value) is read again alone with tok_get_attr().  0, 1 when the object
  * does not have it, -1 after reporting.
  */
+/*
+ * The certificate in certificate object `obj`: from `batched` (its
+ * CKA_VALUE as tok_read_batch() read it into TOK_CERT_MAX bytes), or read
+ * alone when batched is NULL or did not hold it whole.  NULL when it cannot
+ * be read or does not parse, with nothing reported.  Caller X509_free()s.
+ */
+X509 *tok_cert_value(struct token *tok, CK_OBJECT_HANDLE obj, const CK_ATTRIBUTE *batched);
 int tok_batch_copy(struct token *tok, CK_OBJECT_HANDLE obj, const CK_ATTRIBUTE *a,
     size_t cap, uint8_t **out, size_t *outlen);
 

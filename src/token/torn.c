@@ -45,18 +45,9 @@ cert_of_id(struct token *tok, const uint8_t *id, size_t idlen)
     long n = find_class_id(tok, CKO_CERTIFICATE, id, idlen, objs, 8);
     X509 *x = NULL;
 
-    for (long i = 0; i < n && x == NULL; i++) {
-        uint8_t *der = NULL;
-        size_t len;
-        const unsigned char *p;
-        if (tok_get_attr(tok, objs[i], CKA_VALUE, &der, &len) == 0 && der != NULL) {
-            p = der;
-            x = d2i_X509(NULL, &p, (long)len);
-        }
-        free(der);
-    }
-    ERR_clear_error();
-    err_clear();
+    for (long i = 0; i < n && x == NULL; i++)
+        x = tok_cert_value(tok, objs[i], NULL);
+    err_clear();    /* a failed search */
     return x;
 }
 
@@ -317,42 +308,12 @@ token_destroy_half(struct token *tok, const uint8_t *id, size_t idlen,
     return done;
 }
 
-/* Does the certificate object hold a certificate that parses?  (Read alone.) */
+/* Does the certificate object hold a certificate that parses?  (batched: as tok_cert_value().) */
 static bool
-cert_readable(struct token *tok, CK_OBJECT_HANDLE h)
+cert_readable(struct token *tok, CK_OBJECT_HANDLE h, const CK_ATTRIBUTE *batched)
 {
-    uint8_t *der = NULL;
-    size_t len;
-    const unsigned char *p;
-    X509 *x = NULL;
+    X509 *x = tok_cert_value(tok, h, batched);
 
-    if (tok_get_attr(tok, h, CKA_VALUE, &der, &len) == 0 && der != NULL) {
-        p = der;
-        x = d2i_X509(NULL, &p, (long)len);
-    }
-    free(der);
-    ERR_clear_error();
-    err_clear();
-    X509_free(x);
-    return x != NULL;
-}
-
-/* Does a batched certificate value (a, read into a buffer of TOK_CERT_MAX) parse? */
-static bool
-batched_cert_readable(struct token *tok, CK_OBJECT_HANDLE h, const CK_ATTRIBUTE *a)
-{
-    uint8_t *der = NULL;
-    size_t len = 0;
-    const unsigned char *p;
-    X509 *x = NULL;
-
-    if (tok_batch_copy(tok, h, a, TOK_CERT_MAX, &der, &len) == 0 && der != NULL) {
-        p = der;
-        x = d2i_X509(NULL, &p, (long)len);
-    }
-    free(der);
-    ERR_clear_error();
-    err_clear();
     X509_free(x);
     return x != NULL;
 }
@@ -412,7 +373,7 @@ see_object(struct token *tok, const struct tok_obj *obj, uint8_t *buf,
     else if (mine && !has_id)
         o->why = "it has p11enroll's label but no id";
     else if (mine && o->cls == CKO_CERTIFICATE &&
-             !(whole && cert ? batched_cert_readable(tok, h, &a[3]) : cert_readable(tok, h)))
+             !cert_readable(tok, h, whole && cert ? &a[3] : NULL))
         o->why = "it has p11enroll's label but its certificate cannot be read";
     else if (mine && o->cls != CKO_PRIVATE_KEY)
         o->check_private = true;
